@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# One command: install what the tests need, lint, then run the whole test suite.
+# Extra arguments go to pytest (e.g. scripts/test.sh -m "not slow").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh dev
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
+exec .venv/bin/pytest "$@"

@@ -1,0 +1,3 @@
+from panoptes.cli.main import app
+
+app(prog_name="panoptes")

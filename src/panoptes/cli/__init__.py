@@ -1,0 +1,1 @@
+"""The `panoptes` command line. Thin: parse arguments, call a room, print."""
