@@ -80,3 +80,9 @@ def test_unknown_document_is_named() -> None:
     (p,) = validate_document({"graph": {}}).errors
     assert p.path == "$"
     assert "not a Panorama manifest" in p.message
+
+
+def test_mandatory_override_needs_an_overridable_node() -> None:
+    (p,) = validate_document(_graph(overrideMandatory=True)).errors
+    assert p.path == "nodeGraph.nodes[0].overrideMandatory"
+    assert validate_document(_graph(overrideMandatory=True, overridable=True)).ok

@@ -89,14 +89,13 @@ def test_routing_rules_from_overrides_are_the_open_ports(tmp_path: Path) -> None
     app = debug / "devguide@HEAD/sample-apps/debug-server"
     if not app.is_dir():
         pytest.skip("reference fixtures missing")
-    plan = resolve(app / "graphs/my-app/graph.json", app / "graphs/my-app/override.json",
-                   app / "packages")
+    plan = resolve(
+        app / "graphs/my-app/graph.json", app / "graphs/my-app/override.json", app / "packages"
+    )
     assert [(r.node, r.container_port, r.host_port) for r in plan.routing_rules] == [
         ("code_node", 80, 8080)
     ]
     overrides = _load(app / "graphs/my-app/override.json")
     overrides["nodeGraphOverrides"]["networkRoutingRules"][0]["hostPort"] = 9090
     report = validate_application(app / "graphs/my-app/graph.json", overrides, app / "packages")
-    assert [p.path for p in report.errors] == [
-        "nodeGraphOverrides.networkRoutingRules[0].hostPort"
-    ]
+    assert [p.path for p in report.errors] == ["nodeGraphOverrides.networkRoutingRules[0].hostPort"]

@@ -558,10 +558,12 @@ class _Resolver:
             for port in info.interface.inputs:
                 paths = fed.get((name, port.name), [])
                 if not paths and not port.has_default:
-                    # A media input may stay unconnected (video_in.get() then yields no
-                    # streams): a real sample, inbound_network, deployed like that. A
-                    # typed input without a default has no value to read: an error.
-                    report = self.warn if port.type == "media" else self.err
+                    # A code node's media input may stay unconnected (video_in.get()
+                    # then yields no streams): the public inbound_network sample deployed
+                    # like that. A typed input without a default has no value to read,
+                    # and an output (sink) fed by nothing shows nothing: errors.
+                    optional = port.type == "media" and info.role == "code"
+                    report = self.warn if optional else self.err
                     report(
                         self.gsrc,
                         info.path,

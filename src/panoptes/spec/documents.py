@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,6 @@ from panoptes.spec.problems import PathPart, Problem, Report
 from panoptes.spec.structure import KINDS, PARAMETER_TYPES, check_structure, detect_kind
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-FLOAT32_MAX = 3.4028234663852886e38
 
 _ROOT = {
     "nodeGraph": "nodeGraph",
@@ -118,6 +118,16 @@ def _unique(items: Any, key: str, path: tuple[PathPart, ...], what: str, report:
             seen[name] = i
 
 
+def _fits_float32(value: float) -> bool:
+    # struct rounds to the nearest float32 first, so 3.4028235e38 (the usual printed
+    # maximum) fits while anything that would overflow to infinity does not.
+    try:
+        struct.pack("<f", value)
+    except OverflowError:
+        return False
+    return math.isfinite(value)
+
+
 def check_parameter_value(node: dict, path: tuple[PathPart, ...], report: Report) -> None:
     """Range and constraint checks of a parameter node's value (types are structural)."""
     kind, value = node.get("interface"), node.get("value")
@@ -130,7 +140,7 @@ def check_parameter_value(node: dict, path: tuple[PathPart, ...], report: Report
                 "use a smaller number or a float32/string parameter",
             )
     if kind == "float32" and isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+        if not _fits_float32(value):
             report.error(vpath, f"{value} does not fit in float32", "use a smaller number")
     regex = (node.get("decorator") or {}).get("constraintRegex")
     if isinstance(regex, str) and value is not None and not isinstance(value, dict | list):
@@ -157,8 +167,16 @@ def _check_nodes(body: dict, root: tuple[PathPart, ...], report: Report) -> None
     _unique(body.get("packages"), "name", (*root, "packages"), "package", report)
     if isinstance(nodes, list):
         for i, node in enumerate(nodes):
-            if isinstance(node, dict) and node.get("interface") in PARAMETER_TYPES:
+            if not isinstance(node, dict):
+                continue
+            if node.get("interface") in PARAMETER_TYPES:
                 check_parameter_value(node, (*root, "nodes", i), report)
+            if node.get("overrideMandatory") is True and node.get("overridable") is not True:
+                report.error(
+                    (*root, "nodes", i, "overrideMandatory"),
+                    "is true, but the node is not overridable: no deployment could satisfy it",
+                    'add "overridable": true, or drop "overrideMandatory"',
+                )
 
 
 def _check_package(body: dict, root: tuple[PathPart, ...], report: Report) -> None:
