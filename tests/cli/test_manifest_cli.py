@@ -22,8 +22,13 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 def test_valid_graph_prints_one_line_summary_and_exits_0(sample_app: Path) -> None:
     graphs = sample_app / "graphs/my-app"
-    res = run("manifest", "validate", str(graphs / "graph.json"), "--overrides",
-              str(graphs / "override.json"))
+    res = run(
+        "manifest",
+        "validate",
+        str(graphs / "graph.json"),
+        "--overrides",
+        str(graphs / "override.json"),
+    )
     assert res.returncode == 0, res.stderr
     lines = res.stdout.strip().splitlines()
     assert len(lines) == 1
@@ -48,8 +53,7 @@ def test_every_problem_listed_with_path_and_fix_then_exit_1(
     path = tmp_path / "graph.json"
     path.write_text(json.dumps(graph))
 
-    res = run("manifest", "validate", str(path), "--packages-dir",
-              str(sample_app / "packages"))
+    res = run("manifest", "validate", str(path), "--packages-dir", str(sample_app / "packages"))
     assert res.returncode == 1
     assert "Traceback" not in res.stderr
     # Structure first: the bad launch value is reported; wiring waits for a valid shape.
@@ -58,8 +62,7 @@ def test_every_problem_listed_with_path_and_fix_then_exit_1(
 
     graph["nodeGraph"]["nodes"][0]["launch"] = "onAppStart"
     path.write_text(json.dumps(graph))
-    res = run("manifest", "validate", str(path), "--packages-dir",
-              str(sample_app / "packages"))
+    res = run("manifest", "validate", str(path), "--packages-dir", str(sample_app / "packages"))
     assert res.returncode == 1
     assert "nodeGraph.edges[1].producer" in res.stderr
     assert "nodeGraph.edges[2].producer" in res.stderr

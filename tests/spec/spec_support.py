@@ -13,20 +13,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from panoptes.spec import KINDS
+from panoptes.spec.problems import format_path
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
 SPEC_EXAMPLES = FIXTURES / "spec_examples"
 SHARED_REFERENCE = REPO.parent / "shared" / "reference"
 SCHEMA_DIR = SHARED_REFERENCE / "manifest-schema"
 MANIFEST_FIXTURES = SHARED_REFERENCE / "manifest-fixtures"
-
-KINDS = (
-    "nodeGraph",
-    "nodeGraphOverrides",
-    "nodePackage",
-    "nodePackageOverrides",
-    "assetDescriptor",
-)
 
 
 def kind_of(doc: Any) -> str:
@@ -98,15 +93,7 @@ def describe(report: Any) -> str:
     return "\n".join(lines) or "  (no problems)"
 
 
-def json_path(parts: Iterable[Any]) -> str:
-    """Render a path the way the validator does: ``nodeGraph.edges[2].consumer``, ``$`` for root."""
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "$"
+json_path = format_path  # the validator's own rendering is the contract under test
 
 
 def schema_error_paths(doc: Any, kind: str | None = None) -> list[str]:

@@ -457,15 +457,9 @@ class _Resolver:
 
     def _producer_type(self, edge: Edge, src: str, path: tuple[PathPart, ...]) -> str | None:
         name, port = self._endpoint(edge.producer)
-        info = self.nodes.get(name)
         where = (*path, "producer")
+        info = self._edge_node(name, src, where)
         if info is None:
-            self.err(
-                src,
-                where,
-                f"no node named {name!r}",
-                _close(name, self.nodes) or "name a node of the graph",
-            )
             return None
         if info.role == "parameter":
             if port is not None:
@@ -486,39 +480,13 @@ class _Resolver:
                 f'write "{name}.{outs[0]}"' if outs else "write NODE.PORT",
             )
             return None
-        if info.interface is None:
-            return "?"  # unknown package: reported already; a registered camera gives media
-        out = info.interface.output(port)
-        if out is None:
-            if info.interface.input(port) is not None:
-                self.err(
-                    src,
-                    where,
-                    f"{port!r} is an input of {name!r}; an edge starts at an output",
-                    "swap producer and consumer?",
-                )
-            else:
-                outs = [p.name for p in info.interface.outputs]
-                self.err(
-                    src,
-                    where,
-                    f"{name!r} has no output {port!r} (outputs: {', '.join(outs) or 'none'})",
-                    _close(port, outs),
-                )
-            return None
-        return out.type
+        return self._port_type(info, port, "output", src, where)
 
     def _consumer_type(self, edge: Edge, src: str, path: tuple[PathPart, ...]) -> str | None:
         name, port = self._endpoint(edge.consumer)
-        info = self.nodes.get(name)
         where = (*path, "consumer")
+        info = self._edge_node(name, src, where)
         if info is None:
-            self.err(
-                src,
-                where,
-                f"no node named {name!r}",
-                _close(name, self.nodes) or "name a node of the graph",
-            )
             return None
         if info.role == "parameter" or port is None:
             self.err(
@@ -528,27 +496,54 @@ class _Resolver:
                 "write NODE.PORT naming an input of a code, model or output node",
             )
             return None
-        if info.interface is None:
-            return "?"
-        inp = info.interface.input(port)
-        if inp is None:
-            if info.interface.output(port) is not None:
-                self.err(
-                    src,
-                    where,
-                    f"{port!r} is an output of {name!r}; an edge ends at an input",
-                    "swap producer and consumer?",
-                )
-            else:
-                ins = [p.name for p in info.interface.inputs]
-                self.err(
-                    src,
-                    where,
-                    f"{name!r} has no input {port!r} (inputs: {', '.join(ins) or 'none'})",
-                    _close(port, ins),
-                )
-            return None
-        return inp.type
+        return self._port_type(info, port, "input", src, where)
+
+    def _edge_node(self, name: str, src: str, where: tuple[PathPart, ...]) -> _NodeInfo | None:
+        info = self.nodes.get(name)
+        if info is None:
+            self.err(
+                src,
+                where,
+                f"no node named {name!r}",
+                _close(name, self.nodes) or "name a node of the graph",
+            )
+        return info
+
+    def _port_type(
+        self,
+        info: _NodeInfo,
+        port: str,
+        side: Literal["input", "output"],
+        src: str,
+        where: tuple[PathPart, ...],
+    ) -> str | None:
+        """The type of ``port`` on the node's ``side``; "?" when the interface is unknown."""
+        itf = info.interface
+        if itf is None:
+            return "?"  # its package was reported already; a registered camera gives media
+        own, other = (itf.inputs, itf.outputs) if side == "input" else (itf.outputs, itf.inputs)
+        found = next((p for p in own if p.name == port), None)
+        if found is not None:
+            return found.type
+        name = info.node.name
+        if any(p.name == port for p in other):
+            end = "ends at an input" if side == "input" else "starts at an output"
+            self.err(
+                src,
+                where,
+                f"{port!r} is an {'output' if side == 'input' else 'input'} of {name!r}; "
+                f"an edge {end}",
+                "swap producer and consumer?",
+            )
+        else:
+            names = [p.name for p in own]
+            self.err(
+                src,
+                where,
+                f"{name!r} has no {side} {port!r} ({side}s: {', '.join(names) or 'none'})",
+                _close(port, names),
+            )
+        return None
 
     def _fed_inputs(self, fed: dict[tuple[str, str], list[tuple[PathPart, ...]]]) -> None:
         for name, info in self.nodes.items():
