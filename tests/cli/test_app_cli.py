@@ -14,13 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from panoptes.cli.app import app_cli
-
-try:
-    from panoptes.spec import DirectoryPackages, validate_application
-
-    HAVE_VALIDATOR = True
-except ImportError:  # the spec package lands separately
-    HAVE_VALIDATOR = False
+from panoptes.cli.main import app as main_app
+from panoptes.spec import DirectoryPackages, resolve, validate_application
 
 ACCOUNT = "123456789012"
 COMMANDS = [
@@ -244,14 +239,22 @@ def test_round_trip_builds_a_complete_project(
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(
-    not HAVE_VALIDATOR, reason="waiting for panoptes.spec.validate_application", strict=False
-)
 def test_round_trip_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = _build_app(tmp_path, monkeypatch)
     graph = json.loads((root / "graphs/app/graph.json").read_text())
     report = validate_application(graph, None, DirectoryPackages(root / "packages"))
     assert report.ok, "\n".join(str(p) for p in report.errors)
+    # The plan wires the project's own camera package through the code to the output.
+    plan = resolve(graph, None, DirectoryPackages(root / "packages"))
+    assert {n.role for n in plan.nodes.values()} == {"camera", "code", "model", "sink", "parameter"}
+    (stream,) = plan.camera_streams["code_asset_node.video_in"]
+    assert stream.package is not None and stream.package.name == "CAM"
+    # And the CLI says the same.
+    res = CliRunner().invoke(
+        main_app, ["manifest", "validate", str(root / "graphs/app/graph.json")]
+    )
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("valid")
 
 
 @pytest.mark.e2e
