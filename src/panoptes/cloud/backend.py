@@ -1,0 +1,47 @@
+"""The two interfaces the HTTP side calls: who signed, and who answers.
+
+The protocol layer (protocol/) authenticates a request with a `CredentialStore`,
+parses it with the service model into (operation, params), and hands those to the
+`ServiceBackend` registered for the service named in the SigV4 credential scope.
+Backends return plain dicts shaped like the operation's output, or raise
+`panoptes.cloud.errors.ServiceError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from panoptes.cloud.context import RequestContext
+
+
+@dataclass(frozen=True)
+class Credential:
+    access_key_id: str
+    secret_access_key: str
+    account_id: str
+    principal: str  # who holds the key: "admin", a user name, or a device id
+    enabled: bool = True
+
+
+class CredentialStore(Protocol):
+    def lookup(self, access_key_id: str) -> Credential | None: ...
+
+
+class ServiceBackend(Protocol):
+    #: The botocore service name this backend answers ("panorama", "s3", "logs").
+    service: str
+
+    def handle(self, operation: str, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        """Run one operation; params and result use the model's member names."""
+        ...
+
+
+@dataclass
+class StaticCredentials:
+    """A fixed set of keys, for tests and for seeding the admin key."""
+
+    credentials: tuple[Credential, ...] = ()
+
+    def lookup(self, access_key_id: str) -> Credential | None:
+        return next((c for c in self.credentials if c.access_key_id == access_key_id), None)
