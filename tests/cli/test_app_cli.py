@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import model_nets as nets
 from panoptes.cli.app import app_cli
 from panoptes.cli.main import app as main_app
 from panoptes.spec import DirectoryPackages, resolve, validate_application
 
 ACCOUNT = "123456789012"
+TORCH = "torch not installed: pip install 'panoptes[torch]' (CI installs it)"
 COMMANDS = [
     "init-project",
     "create-package",
@@ -99,9 +101,62 @@ def test_archive_without_the_frameworks_model_exits_1(tmp_path: Path) -> None:
         "--descriptor-path", desc, "--packages-path", root / "packages" / f"{ACCOUNT}-M-1.0",
         "--project-dir", root, code=1,
     )  # fmt: skip
-    assert "no TENSORFLOW model inside (found: model.pth)" in result.stderr
-    assert "fix: a TENSORFLOW archive must contain saved_model.pb" in result.stderr
+    assert f"error: {archive}: the archive has no TensorFlow model" in result.stderr
+    assert "it contains: model.pth" in result.stderr
+    assert "fix: package a TENSORFLOW model, or correct mlModelDescriptor.framework" in (
+        result.stderr
+    )
     assert list((root / "assets").iterdir()) == []
+
+
+def _model_project(tmp_path: Path, shape: list[int]) -> tuple[Path, Path, Path]:
+    """A project with a model package whose PYTORCH descriptor has input data `shape`."""
+    run("init-project", "--name", "app", "--parent-dir", tmp_path)
+    root = tmp_path / "app"
+    run("create-package", "--name", "M", "--type", "Model", "--project-dir", root)
+    pkg = root / "packages" / f"{ACCOUNT}-M-1.0"
+    desc = pkg / "descriptor.json"
+    desc.write_text(
+        '{"mlModelDescriptor": {"envelopeVersion": "2021-01-01", "framework": "PYTORCH",'
+        f' "inputs": [{{"name": "data", "shape": {shape}}}]}}}}'
+    )
+    return root, pkg, desc
+
+
+def test_model_that_does_not_fit_its_descriptor_exits_1_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("torch", reason=TORCH)
+    root, pkg, desc = _model_project(tmp_path, [1, 3, 224, 224])
+    archive = nets.tiny_torchscript_archive(tmp_path / "m.tar.gz", shape=(1, 3, 32, 32))
+    package_json = (pkg / "package.json").read_bytes()
+    result = run(
+        "add-raw-model", "--model-asset-name", "m", "--model-local-path", archive,
+        "--descriptor-path", desc, "--packages-path", pkg, "--project-dir", root, code=1,
+    )  # fmt: skip
+    assert "does not run on the descriptor's input shape(s) (data [1, 3, 224, 224])" in (
+        result.stderr
+    )
+    assert "fix: set mlModelDescriptor.inputs[].shape to the shape the model was exported for" in (
+        result.stderr
+    )
+    assert list((root / "assets").iterdir()) == []
+    assert (pkg / "package.json").read_bytes() == package_json
+
+
+def test_model_without_its_converter_is_imported_with_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, pkg, desc = _model_project(tmp_path, [1, 3, 32, 32])
+    archive = nets.tar_gz(tmp_path / "m.tar.gz", {"model.pth": nets.torchscript_lookalike()})
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    result = run(
+        "add-raw-model", "--model-asset-name", "m", "--model-local-path", archive,
+        "--descriptor-path", desc, "--packages-path", pkg, "--project-dir", root,
+    )  # fmt: skip
+    assert "note: m.tar.gz: the model's input names and shapes were not checked" in result.stderr
+    assert "run `pip install 'panoptes[torch]'` and import again" in result.stderr
+    assert len(list((root / "assets").iterdir())) == 2  # the model and its descriptor
 
 
 def test_export_container_without_engine_exits_1(tmp_path: Path) -> None:
@@ -155,17 +210,13 @@ def _build_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                 "mlModelDescriptor": {
                     "envelopeVersion": "2021-01-01",
                     "framework": "PYTORCH",
-                    "inputs": [{"name": "data", "shape": [1, 3, 224, 224]}],
+                    "inputs": [{"name": "data", "shape": [1, 3, 32, 32]}],
                 }
             },
             indent=4,
         )
     )
-    archive = tmp_path / "model.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        info = tarfile.TarInfo("model.pth")
-        info.size = 9
-        tar.addfile(info, io.BytesIO(b"not-a-jit"))
+    archive = nets.tiny_torchscript_archive(tmp_path / "model.tar.gz", shape=(1, 3, 32, 32))
     out = run(
         "add-raw-model", "--model-asset-name", "model_asset", "--model-local-path", archive,
         "--descriptor-path", model_pkg / "descriptor.json", "--packages-path", model_pkg,
@@ -212,6 +263,7 @@ def _build_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_round_trip_builds_a_complete_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    pytest.importorskip("torch", reason=TORCH)
     root = _build_app(tmp_path, monkeypatch)
     graph = json.loads((root / "graphs/app/graph.json").read_text())["nodeGraph"]
     assert [p["name"] for p in graph["packages"]] == [
@@ -240,6 +292,7 @@ def test_round_trip_builds_a_complete_project(
 
 @pytest.mark.e2e
 def test_round_trip_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch", reason=TORCH)
     root = _build_app(tmp_path, monkeypatch)
     graph = json.loads((root / "graphs/app/graph.json").read_text())
     report = validate_application(graph, None, DirectoryPackages(root / "packages"))

@@ -7,10 +7,10 @@ import logging
 import sys
 from pathlib import Path
 
-import model_nets as nets
 import onnx
 import pytest
 
+import model_nets as nets
 from panoptes.models import (
     ArchiveError,
     DescriptorMismatchError,
@@ -133,7 +133,7 @@ def test_darknet_and_mxnet_name_the_onnx_route(tmp_path: Path, cache_dir: Path):
 
 
 def test_missing_torch_extra_names_the_install(tmp_path, cache_dir, monkeypatch):
-    archive = nets.tar_gz(tmp_path / "m.tar.gz", {"model.pth": _fake_torchscript()})
+    archive = nets.tar_gz(tmp_path / "m.tar.gz", {"model.pth": nets.torchscript_lookalike()})
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
     with pytest.raises(MissingExtraError) as err:
         _compile(archive, nets.descriptor([1, 3, 32, 32]), cache_dir)
@@ -149,7 +149,7 @@ def test_missing_tensorflow_extra_names_the_install(tmp_path, cache_dir, monkeyp
 
 
 def test_check_without_converter_checks_the_archive_only(tmp_path, monkeypatch, caplog):
-    archive = nets.tar_gz(tmp_path / "m.tar.gz", {"model.pth": _fake_torchscript()})
+    archive = nets.tar_gz(tmp_path / "m.tar.gz", {"model.pth": nets.torchscript_lookalike()})
     monkeypatch.setitem(sys.modules, "torch", None)
     with caplog.at_level(logging.WARNING):
         check_model_archive(archive, nets.descriptor([1, 3, 32, 32]))
@@ -174,15 +174,3 @@ def test_state_dict_is_not_torchscript(tmp_path: Path, cache_dir: Path):
     archive = nets.tar_gz(tmp_path / "m.tar.gz", {"weights.pth": buf.getvalue()})
     with pytest.raises(ArchiveError, match=r"not a TorchScript file.*torch\.jit\.trace"):
         _compile(archive, nets.descriptor([1, 3, 32, 32]), cache_dir)
-
-
-def _fake_torchscript() -> bytes:
-    """Enough of TorchScript's zip layout to be recognised as one (not loadable)."""
-    import io
-    import zipfile
-
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("model/code/__torch__.py", "")
-        z.writestr("model/data.pkl", b"")
-    return buf.getvalue()

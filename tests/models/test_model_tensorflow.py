@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import model_nets as nets
 import numpy as np
 import pytest
 
+import model_nets as nets
 from panoptes.models import DescriptorMismatchError, compile, open_session
 
 tf = pytest.importorskip("tensorflow", reason="pip install 'panoptes[tensorflow]'")
@@ -24,13 +24,7 @@ SHAPE = (1, 32, 32, 3)  # Keras is channels-last
 
 @pytest.fixture(scope="module")
 def keras_model():
-    import keras
-
-    keras.utils.set_random_seed(0)
-    data = keras.Input(SHAPE[1:], name="data")
-    x = keras.layers.Conv2D(8, 3, activation="relu")(data)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(data, keras.layers.Dense(5, activation="softmax")(x))
+    return nets.keras_classifier(0, SHAPE[1:])
 
 
 def _archive(tmp_path: Path, root: Path) -> Path:

@@ -10,12 +10,18 @@ from panoptes.project import Project
 ACCOUNT = "123456789012"
 
 
-def model_descriptor(path: Path, framework: str = "PYTORCH") -> Path:
+SHAPE = (1, 3, 32, 32)  # what model_nets' tiny models take: small, so checks run fast
+
+
+def model_descriptor(
+    path: Path, framework: str = "PYTORCH", shape: tuple[int, ...] = SHAPE
+) -> Path:
+    """A model descriptor with one input "data" of `shape`."""
     doc = {
         "mlModelDescriptor": {
             "envelopeVersion": "2021-01-01",
             "framework": framework,
-            "inputs": [{"name": "data", "shape": [1, 3, 224, 224]}],
+            "inputs": [{"name": "data", "shape": list(shape)}],
         }
     }
     path.write_text(json.dumps(doc, indent=4) + "\n")

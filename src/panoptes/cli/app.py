@@ -129,7 +129,7 @@ def _say(text: str) -> None:
 
 def _notes(notes: list[str]) -> None:
     for note in notes:
-        err.print(f"[yellow]note:[/] {note}", markup=True)
+        err.print(f"[yellow]note:[/] {escape(note)}", markup=True)
 
 
 def _block(asset: dict[str, Any]) -> None:
@@ -255,8 +255,11 @@ def add_raw_model(
             "--model-local-path",
             help=(
                 "Model archive (.tar.gz) or bare .onnx file. The archive must hold a model "
-                "of the descriptor's framework: PYTORCH .pth/.pt; TENSORFLOW saved_model.pb "
-                "or .h5/.keras/.pb; MXNET *-symbol.json + *.params; .onnx under any."
+                "of the descriptor's framework: PYTORCH a TorchScript .pth/.pt; TENSORFLOW a "
+                "SavedModel (saved_model.pb), .keras/.h5 or .tflite; .onnx under any (MXNET: "
+                "export to ONNX). It is checked before anything is written: with the "
+                "framework's converter installed, by running it once on the descriptor's "
+                "input shapes."
             ),
         ),
     ] = None,

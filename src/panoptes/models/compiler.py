@@ -196,7 +196,7 @@ def check_model_archive(
     descriptor: ModelDescriptor | AssetDescriptor | Mapping,
     *,
     require_converter: bool = False,
-) -> None:
+) -> str:
     """Raise a ModelError naming the problem and its fix if the asset cannot be compiled.
 
     Always checked: the archive reads, holds one model file for the framework, and the
@@ -204,6 +204,8 @@ def check_model_archive(
     input names and shapes, by running the model once on zeros. Without it the deeper
     check is skipped with a warning in the log (the device, which has the extra, will
     fail at compile time), unless `require_converter` makes that an error.
+
+    Returns the format of the model found (ModelSource.format: onnx, torchscript, ...).
     """
     md = model_descriptor(descriptor)
     check_framework(md.framework)
@@ -213,11 +215,12 @@ def check_model_archive(
             if source.format == "torchscript":
                 # Running the module is the whole check; no need to export it.
                 converters.run_torchscript(converters.load_torchscript(source.path), md.inputs)
-                return
+                return source.format
             model, _ = converters.convert(source, md.inputs)
         except MissingExtraError as exc:
             if require_converter:
                 raise
             log.warning("%s: input names and shapes not checked: %s", archive, exc)
-            return
+            return source.format
     check_model(model, md.inputs)
+    return source.format

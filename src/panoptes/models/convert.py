@@ -9,9 +9,10 @@ framework's own words for why.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -198,13 +199,26 @@ def _import_tf() -> tuple[Any, Any]:
     return tf, tf2onnx
 
 
+@contextlib.contextmanager
+def _unreadable(path: Path, what: str, how: str) -> Iterator[None]:
+    """A model file TensorFlow cannot parse (it raises OSError, ValueError, ...)."""
+    try:
+        yield
+    except Exception as exc:
+        raise ArchiveError(
+            f"{path.name} cannot be loaded as {what} ({_last_line(exc)}); fix: save the "
+            f"model again with {how} and package it again"
+        ) from exc
+
+
 def convert_tensorflow(
     source: ModelSource, inputs: Sequence[TensorSpec]
 ) -> tuple[onnx.ModelProto, dict[str, str]]:
     tf, tf2onnx = _import_tf()
     names = [s.name for s in inputs]
     if source.format == "savedmodel":
-        loaded = tf.saved_model.load(str(source.path))
+        with _unreadable(source.path, "a SavedModel", "model.export(path)"):
+            loaded = tf.saved_model.load(str(source.path))
         signatures = dict(loaded.signatures)
         if not signatures:
             raise ArchiveError(
@@ -227,7 +241,8 @@ def convert_tensorflow(
     else:
         import keras
 
-        model = keras.models.load_model(str(source.path), compile=False)
+        with _unreadable(source.path, "a Keras model", "model.save('model.keras')"):
+            model = keras.models.load_model(str(source.path), compile=False)
         dtypes = [tf.as_dtype(np_dtype(s)) for s in inputs]
 
         def call(*args: Any) -> Any:
@@ -247,7 +262,8 @@ def convert_tflite(
     path: Path, inputs: Sequence[TensorSpec]
 ) -> tuple[onnx.ModelProto, dict[str, str]]:
     _, tf2onnx = _import_tf()
-    model, _ = tf2onnx.convert.from_tflite(str(path), opset=OPSET)
+    with _unreadable(path, "a TFLite model", "tf.lite.TFLiteConverter"):
+        model, _ = tf2onnx.convert.from_tflite(str(path), opset=OPSET)
     # The TFLite converter names inputs like "serving_default_data:0"; give them the
     # descriptor's names so that callers use the names they declared.
     rename_inputs(model, [s.name for s in inputs])

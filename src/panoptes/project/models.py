@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import fnmatch
-import tarfile
+import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from panoptes.project import assets
@@ -14,19 +13,6 @@ from panoptes.project.errors import ProjectError
 from panoptes.project.files import atomic_move, atomic_write_bytes, copy_hashing, sha256_file
 from panoptes.project.layout import ASSET_NAME_RE, Project, check_name
 from panoptes.project.progress import NO_PROGRESS, Progress
-
-# What a framework's archive must contain (glob on file names inside the tar).
-FRAMEWORK_FILES: dict[str, list[list[str]]] = {
-    # each inner list is one acceptable combination: all patterns must match a file
-    "PYTORCH": [["*.pth"], ["*.pt"]],
-    "TENSORFLOW": [["saved_model.pb"], ["*.h5"], ["*.keras"], ["*.pb"]],
-    "MXNET": [["*-symbol.json", "*.params"]],
-}
-EXPECTED = {
-    "PYTORCH": "a .pth or .pt file (TorchScript)",
-    "TENSORFLOW": "saved_model.pb, or a .h5/.keras/.pb file",
-    "MXNET": "a *-symbol.json file and a *.params file",
-}
 
 
 @dataclass
@@ -51,27 +37,64 @@ def _archive_kind(path: Path) -> str:
     )
 
 
-def check_archive(path: Path, framework: str, progress: Progress = NO_PROGRESS) -> list[str]:
-    """Refuse an archive without a model for ``framework``; return notes for the user."""
+# The "(fix: ...)" or "; fix: ..." that ends panoptes.models' messages.
+_FIX = re.compile(r"(?:\s*\(|[;,]?\s+)fix:\s*")
+HELP = "see `panoptes app add-raw-model --help` for what each framework's archive holds"
+
+
+def _problem_and_fix(message: str) -> tuple[str, str]:
+    """Split a panoptes.models message into the problem and its fix ("" if none)."""
+    found = list(_FIX.finditer(message))
+    if not found:
+        return message, ""
+    at = found[-1]
+    problem, fix = message[: at.start()].rstrip(" ;,"), message[at.end() :].strip()
+    if at.group().lstrip().startswith("("):
+        if not fix.endswith(")"):  # the fix is not the message's last part: keep it whole
+            return message, ""
+        fix = fix[:-1]
+    return problem, fix
+
+
+def check_model_asset(
+    path: Path,
+    descriptor: dict[str, Any],
+    kind: str,
+    progress: Progress = NO_PROGRESS,
+) -> list[str]:
+    """Refuse a model that panoptes.models cannot compile; return notes for the user.
+
+    The archive, the framework's model file and, with the framework's converter
+    installed, the descriptor's input names and shapes (one run on zeros) are checked.
+    Without the converter the import goes on with a note saying what to install.
+    """
+    import panoptes.models as models  # loads onnx and onnxruntime: only when needed
+
+    framework = descriptor["mlModelDescriptor"]["framework"]
+    notes = []
+    found = None
     try:
-        # Listing a .tar.gz decompresses all of it: show a spinner for big models.
-        with progress.task(f"inspecting {path.name}"), tarfile.open(path, "r:gz") as tar:
-            names = [PurePosixPath(m.name).name for m in tar if m.isfile()]
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise ProjectError(
-            f"{path}: not a readable .tar.gz ({e})", "re-create it with `tar czf`"
-        ) from None
-    if any(n.lower().endswith(".onnx") for n in names):
-        return [f"{path.name} holds an ONNX model; accepted under framework {framework}"]
-    for combo in FRAMEWORK_FILES[framework]:
-        if all(any(fnmatch.fnmatch(n, pat) for n in names) for pat in combo):
-            return []
-    shown = ", ".join(sorted(names)[:8]) or "no files"
-    raise ProjectError(
-        f"{path}: no {framework} model inside (found: {shown})",
-        f"a {framework} archive must contain {EXPECTED[framework]}, "
-        "or fix mlModelDescriptor.framework in the descriptor",
-    )
+        with progress.task(f"checking {path.name}"):
+            found = models.check_model_archive(path, descriptor, require_converter=True)
+    except models.MissingExtraError as e:
+        # The device has the converter and checks at compile time; do not block here.
+        notes.append(
+            f"{path.name}: the model's input names and shapes were not checked against the "
+            f"descriptor ({e}); run `{e.install}` and import again to check them now, or the "
+            "device finds any mismatch when it compiles the model at deployment"
+        )
+    except models.ModelError as e:
+        problem, fix = _problem_and_fix(str(e))
+        if str(path) not in problem:
+            problem = f"{path}: {problem}"
+        if not fix and isinstance(e, models.ArchiveError):
+            fix = f"package a {framework} model, or correct mlModelDescriptor.framework; {HELP}"
+        raise ProjectError(problem, fix or HELP) from None
+    if kind == "onnx":
+        notes.append(f"{path.name} is a bare ONNX model; stored as-is under framework {framework}")
+    elif found == "onnx":
+        notes.append(f"{path.name} holds an ONNX model; accepted under framework {framework}")
+    return notes
 
 
 def add_raw_model(
@@ -85,15 +108,10 @@ def add_raw_model(
 ) -> AddedModel:
     check_name(asset_name, "--model-asset-name", ASSET_NAME_RE)
     descriptor = load_descriptor(descriptor_path, "mlModelDescriptor")
-    framework = descriptor["mlModelDescriptor"]["framework"]
     if not model_path.is_file():
         raise ProjectError(f"{model_path}: model file not found", "check --model-local-path")
     kind = _archive_kind(model_path)
-    notes = (
-        check_archive(model_path, framework, progress)
-        if kind == "tar.gz"
-        else [f"{model_path.name} is a bare ONNX model; stored as-is under framework {framework}"]
-    )
+    notes = check_model_asset(model_path, descriptor, kind, progress)
     # Check the package folders before touching assets/.
     for d in package_dirs:
         assets.package_manifest(d)

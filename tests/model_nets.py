@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import tarfile
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -187,8 +189,66 @@ def torchscript_archive(module, shape, path: Path, name: str = "model.pth") -> P
 
     torch.manual_seed(0)
     module.eval()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "torch.jit is deprecated"
         traced = torch.jit.trace(module, torch.rand(*shape))
     pth = path.parent / name
     traced.save(str(pth))
     return tar_gz(path, {name: pth})
+
+
+def tiny_torch_net(seed: int = 0, size: int = 32):
+    """Conv -> Flatten -> Linear: its Linear layer only fits inputs of `size` x `size`.
+
+    `seed` sets the weights (different seeds, different files and digests).
+    """
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    half = (size + 1) // 2
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * half * half, 10),
+    )
+
+
+def tiny_torchscript_archive(
+    path: Path, seed: int = 0, shape=(1, 3, 32, 32), name: str = "model.pth"
+) -> Path:
+    """A Neo-style PyTorch archive: tiny_torch_net(seed) traced at `shape`, in TorchScript."""
+    return torchscript_archive(tiny_torch_net(seed, shape[-1]), shape, path, name)
+
+
+def state_dict_archive(path: Path, seed: int = 0, name: str = "model.pth") -> Path:
+    """The common mistake: torch.save(model.state_dict()) packed where TorchScript belongs."""
+    import torch
+
+    pth = path.parent / name
+    torch.save(tiny_torch_net(seed).state_dict(), pth)
+    return tar_gz(path, {name: pth})
+
+
+def torchscript_lookalike() -> bytes:
+    """Enough of TorchScript's zip layout to be recognised as one (not loadable)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("model/code/__torch__.py", "")
+        z.writestr("model/data.pkl", b"")
+    return buf.getvalue()
+
+
+# --- TensorFlow ----------------------------------------------------------------------
+
+
+def keras_classifier(seed: int = 0, shape=(32, 32, 3)):
+    """A channels-last Keras classifier with one input named "data" (imports keras)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    data = keras.Input(shape, name="data")
+    x = keras.layers.Conv2D(8, 3, activation="relu")(data)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(data, keras.layers.Dense(5, activation="softmax")(x))
