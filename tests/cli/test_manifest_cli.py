@@ -89,9 +89,3 @@ def test_other_manifest_kinds_validate_alone(sample_app: Path, relative: str, ki
     res = run("manifest", "validate", str(sample_app / relative))
     assert res.returncode == 0, res.stderr
     assert kind in res.stdout
-
-
-def test_up_reports_what_this_build_runs() -> None:
-    res = run("up")
-    assert res.returncode == 0, res.stderr
-    assert "application format" in res.stdout

@@ -6,7 +6,9 @@ import typer
 
 from panoptes import __version__
 from panoptes.cli.app import app_cli
+from panoptes.cli.env import env
 from panoptes.cli.manifest import manifest_cli
+from panoptes.cli.serve import serve
 from panoptes.cli.up import up
 
 app = typer.Typer(
@@ -19,6 +21,8 @@ app = typer.Typer(
 app.add_typer(manifest_cli, name="manifest")
 app.add_typer(app_cli, name="app")
 app.command("up")(up)
+app.command("serve")(serve)
+app.command("env")(env)
 
 
 def _version(value: bool) -> None:

@@ -2,35 +2,50 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from panoptes import __version__
+from panoptes.settings import default_data_dir
 
 # One row per room, in the order the platform grows. Each later issue replaces its
 # row's "not yet" with the service it starts.
 COMPONENTS: list[tuple[str, str, str]] = [
     ("application format", "ready", "panoptes manifest validate GRAPH"),
     ("developer CLI", "ready", "panoptes app --help"),
-    ("control plane (Panorama API)", "not in this build yet", "-"),
+    ("models (compile, serve)", "ready", "panoptes app add-raw-model --help"),
+    ("control plane (Panorama API, S3)", "starting", "aws panorama list-devices"),
     ("device agent", "not in this build yet", "-"),
     ("web console", "not in this build yet", "-"),
 ]
 
 
-def up() -> None:
+def up(
+    data_dir: Path = typer.Option(
+        None, "--data-dir", help="State folder [default: ~/.local/share/panoptes]."
+    ),
+    port: int = typer.Option(8080, "--port", help="Port of the control plane."),
+) -> None:
     """Start Panoptes on this machine with embedded defaults (SQLite, local files).
 
-    Today it reports what this build contains; services join as they land.
+    Runs until Ctrl-C. Prints the line that points AWS clients at it.
 
     Example:
 
         panoptes up
     """
-    console = Console(highlight=False)
+    from panoptes.cloud.server import ServerConfig, serve
+
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     table = Table(title=f"Panoptes {__version__} — embedded defaults")
     for column in ("component", "state", "try"):
         table.add_column(column)
     for row in COMPONENTS:
         table.add_row(*row)
     console.print(table)
+    config = ServerConfig((data_dir or default_data_dir()).expanduser().resolve(), port=port)
+    serve(config, announce=lambda line: console.print(escape(line)))

@@ -1,0 +1,10 @@
+"""The control plane's database: SQLAlchemy models and Alembic migrations.
+
+db = Database.open("sqlite:///data/panoptes.db")   # migrates to head
+with db.transaction() as session: ...
+"""
+
+from panoptes.cloud.db.database import Database, alembic_config
+from panoptes.cloud.db.models import Base
+
+__all__ = ["Base", "Database", "alembic_config"]

@@ -1,0 +1,174 @@
+"""Access keys in the database, and the admin key a fresh install starts with.
+
+Secrets are encrypted with the master key (secrets.py); `DbCredentialStore` is the
+CredentialStore the protocol layer verifies signatures with. `bootstrap_admin`
+runs at start: it creates the admin key once (or takes PANOPTES_ADMIN_ACCESS_KEY_ID
+and PANOPTES_ADMIN_SECRET_ACCESS_KEY from the environment) and writes the AWS
+shared-credentials file DATA_DIR/credentials (profile ``panoptes``, mode 0600).
+"""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import io
+import os
+import secrets as _random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from panoptes.cloud.backend import Credential
+from panoptes.cloud.db import Database
+from panoptes.cloud.db.models import AccessKey, Account
+from panoptes.cloud.services.common import ensure_account
+from panoptes.cloud.services.secrets import Secrets
+from panoptes.settings import DEFAULT_REGION, PROFILE, credentials_path
+
+ADMIN = "admin"
+KEY_ID_ENV = "PANOPTES_ADMIN_ACCESS_KEY_ID"
+SECRET_ENV = "PANOPTES_ADMIN_SECRET_ACCESS_KEY"
+ACCOUNT_ENV = "PANOPTES_ACCOUNT_ID"
+
+
+def _purpose(access_key_id: str) -> str:
+    return f"access-key:{access_key_id}"
+
+
+def new_access_key() -> tuple[str, str]:
+    """AWS-shaped keys: ``AKIA`` + 16 base32 characters, and a 40-character secret."""
+    key_id = "AKIA" + base64.b32encode(_random.token_bytes(10)).decode()[:16]
+    secret = base64.b64encode(_random.token_bytes(30)).decode()[:40]
+    return key_id, secret
+
+
+@dataclass
+class DbCredentialStore:
+    db: Database
+    secrets: Secrets
+
+    def lookup(self, access_key_id: str) -> Credential | None:
+        with self.db.session() as session:
+            row = session.get(AccessKey, access_key_id)
+            if row is None:
+                return None
+            return Credential(
+                access_key_id=row.access_key_id,
+                secret_access_key=self.secrets.decrypt(
+                    row.secret_encrypted, _purpose(row.access_key_id)
+                ),
+                account_id=row.account_id,
+                principal=row.principal,
+                enabled=row.enabled,
+            )
+
+    def create_key(self, account_id: str, principal: str, now: datetime) -> tuple[str, str]:
+        key_id, secret = new_access_key()
+        with self.db.transaction() as session:
+            ensure_account(session, account_id, now)
+            session.add(
+                AccessKey(
+                    access_key_id=key_id,
+                    account_id=account_id,
+                    secret_encrypted=self.secrets.encrypt(secret, _purpose(key_id)),
+                    principal=principal,
+                    enabled=True,
+                    created=now,
+                )
+            )
+        return key_id, secret
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    account_id: str
+    access_key_id: str
+    credentials_file: Path
+    created: bool
+
+    def message(self) -> str:
+        """What to print at start; never the secret itself."""
+        verb = "Created" if self.created else "Using"
+        return (
+            f"{verb} admin access key {self.access_key_id} (account {self.account_id}); "
+            f"its secret is in {self.credentials_file} (profile {PROFILE})"
+        )
+
+
+def bootstrap_admin(
+    db: Database, secrets: Secrets, data_dir: Path, region: str = DEFAULT_REGION
+) -> BootstrapResult:
+    now = datetime.now(UTC)
+    env_id, env_secret = os.environ.get(KEY_ID_ENV), os.environ.get(SECRET_ENV)
+    created = False
+    with db.transaction() as session:
+        account = session.scalars(select(Account).order_by(Account.created)).first()
+        account_id = account.id if account else _new_account_id()
+        ensure_account(session, account_id, now)
+        admin = session.scalars(
+            select(AccessKey).where(AccessKey.principal == ADMIN).order_by(AccessKey.created)
+        ).first()
+        if env_id and env_secret:
+            row = session.get(AccessKey, env_id)
+            if row is None:
+                row = AccessKey(
+                    access_key_id=env_id,
+                    account_id=account_id,
+                    principal=ADMIN,
+                    enabled=True,
+                    created=now,
+                    secret_encrypted=b"",
+                )
+                session.add(row)
+                created = True
+            row.secret_encrypted = secrets.encrypt(env_secret, _purpose(env_id))
+            key_id, secret = env_id, env_secret
+            account_id = row.account_id
+        elif admin is not None:
+            key_id = admin.access_key_id
+            secret = secrets.decrypt(admin.secret_encrypted, _purpose(key_id))
+            account_id = admin.account_id
+        else:
+            key_id, secret = new_access_key()
+            session.add(
+                AccessKey(
+                    access_key_id=key_id,
+                    account_id=account_id,
+                    secret_encrypted=secrets.encrypt(secret, _purpose(key_id)),
+                    principal=ADMIN,
+                    enabled=True,
+                    created=now,
+                )
+            )
+            created = True
+    path = credentials_path(data_dir)
+    _write_credentials(path, key_id, secret, region)
+    return BootstrapResult(account_id, key_id, path, created)
+
+
+def _new_account_id() -> str:
+    if value := os.environ.get(ACCOUNT_ENV):
+        return value
+    return str(_random.randbelow(9 * 10**11) + 10**11)
+
+
+def _write_credentials(path: Path, key_id: str, secret: str, region: str) -> None:
+    """Write the ``panoptes`` profile, keeping any other profile in the file."""
+    parser = configparser.ConfigParser()
+    if path.exists():
+        parser.read(path)
+    parser[PROFILE] = {
+        "aws_access_key_id": key_id,
+        "aws_secret_access_key": secret,
+        "region": region,
+    }
+    buf = io.StringIO()
+    parser.write(buf)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, path)

@@ -1,0 +1,260 @@
+"""The device agent's side of the control plane: what to run, and what happened.
+
+`DeviceView.desired_state(device_id)` is what the device should run (application
+instances with their resolved plans, node signals, camera credentials decrypted
+for the device only, pending jobs). The `report_*` and `heartbeat` methods record
+what the device says happened; every status change goes through the tables in
+states.py. The channel (MQTT) and the agent call these; they know no HTTP either.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from panoptes.cloud.db.models import (
+    ApplicationInstance,
+    CameraSource,
+    Device,
+    DeviceJob,
+    Package,
+    PackageVersion,
+)
+from panoptes.cloud.errors import AccessDenied, ResourceNotFound
+from panoptes.cloud.services import provisioning, states
+from panoptes.cloud.services.applications import STATUS_DESCRIPTIONS, set_status
+from panoptes.cloud.services.backend import Services
+from panoptes.cloud.services.cameras import camera_purpose
+
+#: Instances the device must act on (deploy or remove); the rest is history.
+_LIVE = tuple(s for s in states.APPLICATION_INSTANCE.states if s != "REMOVAL_SUCCEEDED")
+_REMOVING = ("REMOVAL_PENDING", "REMOVAL_REQUESTED", "REMOVAL_IN_PROGRESS", "REMOVAL_FAILED")
+
+
+class DeviceView:
+    def __init__(self, env: Services) -> None:
+        self.env = env
+
+    # -- reading ---------------------------------------------------------------------
+
+    def desired_state(self, device_id: str) -> dict[str, Any]:
+        with self.env.db.transaction() as session:
+            device = _device(session, device_id)
+            rows = session.scalars(
+                select(ApplicationInstance)
+                .where(
+                    ApplicationInstance.device_id == device.id,
+                    ApplicationInstance.status.in_(_LIVE),
+                )
+                .order_by(ApplicationInstance.created)
+            ).all()
+            apps = [self._instance(session, device, row) for row in rows]
+            jobs = session.scalars(
+                select(DeviceJob)
+                .where(
+                    DeviceJob.device_id == device.id,
+                    DeviceJob.status.not_in(states.FINISHED_JOB_STATUSES),
+                )
+                .order_by(DeviceJob.created)
+            ).all()
+            return {
+                "DeviceId": device.id,
+                "ApplicationInstances": apps,
+                "Jobs": [
+                    {
+                        "JobId": j.id,
+                        "JobType": j.job_type,
+                        "ImageVersion": j.image_version,
+                        "Status": j.status,
+                    }
+                    for j in jobs
+                ],
+            }
+
+    def _instance(self, session: Session, device: Device, row: ApplicationInstance) -> dict:
+        cameras = {}
+        for node in row.node_instances:
+            if node.is_camera and node.package_name:
+                source = _camera_source(session, device.account_id, node)
+                if source is not None:
+                    cameras[node.node_instance_id] = self._camera(source)
+        return {
+            "ApplicationInstanceId": row.id,
+            "Status": row.status,
+            "Desired": "REMOVED" if row.status in _REMOVING else "RUNNING",
+            "Plan": row.plan,
+            "NodeSignals": {n.node_instance_id: n.desired_state for n in row.node_instances},
+            "Cameras": cameras,
+            "Replaces": row.replaces_id,
+        }
+
+    def _camera(self, source: CameraSource) -> dict[str, str | None]:
+        secrets, vid = self.env.secrets, source.package_version_id
+        return {
+            "StreamUrl": secrets.decrypt(source.stream_url_encrypted, camera_purpose(vid, "url")),
+            "Username": source.username,
+            "Password": (
+                secrets.decrypt(source.password_encrypted, camera_purpose(vid, "password"))
+                if source.password_encrypted
+                else None
+            ),
+        }
+
+    # -- provisioning ----------------------------------------------------------------
+
+    def exchange_provisioning_credential(
+        self, token: str, csr_pem: str | bytes, now: datetime | None = None
+    ) -> str:
+        """The certificates archive's one-time token + the device's CSR → its cert (PEM)."""
+        now = now or datetime.now(UTC)
+        with self.env.db.transaction() as session:
+            return provisioning.exchange_provisioning_credential(
+                session,
+                self.env.ca(now),
+                token,
+                csr_pem,
+                now,
+                self.env.settings.device_certificate_days,
+            )
+
+    def device_of_certificate(
+        self, cert_pem: str | bytes, now: datetime | None = None
+    ) -> str | None:
+        now = now or datetime.now(UTC)
+        with self.env.db.session() as session:
+            return provisioning.device_of_certificate(session, self.env.ca(now), cert_pem, now)
+
+    # -- reports ---------------------------------------------------------------------
+
+    def mark_published(self, instance_id: str, now: datetime) -> str:
+        """The channel delivered the desired state: PENDING becomes REQUESTED."""
+        with self.env.db.transaction() as session:
+            row = _instance(session, None, instance_id)
+            set_status(row, "published", now)
+            return row.status
+
+    def report_instance_status(
+        self,
+        device_id: str,
+        instance_id: str,
+        status: str,
+        now: datetime,
+        description: str | None = None,
+        runtime_states: list[dict[str, Any]] | None = None,
+    ) -> str:
+        """The device reached ``status`` (an ApplicationInstanceStatus) for the instance."""
+        with self.env.db.transaction() as session:
+            row = _instance(session, device_id, instance_id)
+            event = states.APPLICATION_INSTANCE.event_to(row.status, status)
+            if event is None or event in ("remove", "rejected"):
+                raise states.InvalidTransition(
+                    "applicationInstance", row.status, f"report {status}", row.id
+                )
+            set_status(row, event, now, description or STATUS_DESCRIPTIONS[status])
+            if runtime_states is not None:
+                row.runtime_context_states = [
+                    {**s, "DeviceReportedTime": now.isoformat()} for s in runtime_states
+                ]
+            if status == "DEPLOYMENT_SUCCEEDED" and row.replaces_id:
+                old = session.get(ApplicationInstance, row.replaces_id)
+                if old is not None and states.APPLICATION_INSTANCE.can(old.status, "remove"):
+                    set_status(old, "remove", now, f"Replaced by {row.id}.")
+            if status == "REMOVAL_SUCCEEDED":
+                row.health_status = "NOT_AVAILABLE"
+                for node in row.node_instances:
+                    node.current_status = "NOT_AVAILABLE"
+            return row.status
+
+    def report_health(
+        self,
+        device_id: str,
+        instance_id: str,
+        health: str,
+        now: datetime,
+        nodes: dict[str, str] | None = None,
+    ) -> None:
+        """HealthStatus (RUNNING/ERROR/NOT_AVAILABLE) and per-node NodeInstanceStatus."""
+        with self.env.db.transaction() as session:
+            row = _instance(session, device_id, instance_id)
+            row.health_status = health
+            for node in row.node_instances:
+                if nodes and node.node_instance_id in nodes:
+                    node.current_status = nodes[node.node_instance_id]
+            row.updated = now
+
+    def heartbeat(
+        self,
+        device_id: str,
+        now: datetime,
+        *,
+        current_software: str | None = None,
+        serial_number: str | None = None,
+        network_status: dict[str, Any] | None = None,
+        alternate_softwares: list[str] | None = None,
+    ) -> str:
+        """The device is alive; its first heartbeat completes provisioning."""
+        with self.env.db.transaction() as session:
+            device = _device(session, device_id)
+            if states.DEVICE.can(device.provisioning_status, "connected"):
+                device.provisioning_status = states.DEVICE.next(
+                    device.provisioning_status, "connected", device.id
+                )
+            device.last_heartbeat = now
+            if current_software is not None:
+                device.current_software = current_software
+            if serial_number is not None:
+                device.serial_number = serial_number
+            if network_status is not None:
+                device.network_status = network_status
+                device.network_status_time = now
+            if alternate_softwares is not None:
+                device.alternate_softwares = alternate_softwares
+            device.updated = now
+            return device.provisioning_status
+
+    def report_job_status(self, device_id: str, job_id: str, status: str, now: datetime) -> str:
+        with self.env.db.transaction() as session:
+            job = session.get(DeviceJob, job_id)
+            if job is None or job.device_id != device_id:
+                raise ResourceNotFound(job_id, "job")
+            event = states.DEVICE_JOB.event_to(job.status, status)
+            if event is None:
+                raise states.InvalidTransition("deviceJob", job.status, f"report {status}", job.id)
+            job.status = states.DEVICE_JOB.next(job.status, event, job.id)
+            job.updated = now
+            if status == "COMPLETED" and job.job_type == "OTA" and job.image_version:
+                job.device.current_software = job.image_version
+            return job.status
+
+
+def _device(session: Session, device_id: str) -> Device:
+    device = session.get(Device, device_id)
+    if device is None:
+        raise ResourceNotFound(device_id, "device")
+    return device
+
+
+def _instance(session: Session, device_id: str | None, instance_id: str) -> ApplicationInstance:
+    row = session.get(ApplicationInstance, instance_id)
+    if row is None:
+        raise ResourceNotFound(instance_id, "applicationInstance")
+    if device_id is not None and row.device_id != device_id:
+        raise AccessDenied(f"{instance_id} does not run on device {device_id}")
+    return row
+
+
+def _camera_source(session: Session, account: str, node: Any) -> CameraSource | None:
+    return session.scalars(
+        select(CameraSource)
+        .join(PackageVersion, CameraSource.package_version_id == PackageVersion.id)
+        .join(Package, PackageVersion.package_id == Package.id)
+        .where(
+            Package.account_id == account,
+            Package.name == node.package_name,
+            PackageVersion.version == node.package_version,
+            PackageVersion.patch_version == node.patch_version,
+        )
+    ).first()

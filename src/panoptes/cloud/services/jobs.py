@@ -1,0 +1,123 @@
+"""Device jobs: CreateJobForDevices (OTA, REBOOT), DescribeDeviceJob, ListDevicesJobs.
+
+Job ids are the device id and a per-device counter (``device-...-0``), as the
+developer guide's examples show. The device agent reports progress through
+device_view, which walks the DEVICE_JOB table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from panoptes.cloud.db.models import DeviceJob
+from panoptes.cloud.errors import Conflict, ResourceNotFound
+from panoptes.cloud.services import states
+from panoptes.cloud.services.common import Call, invalid, iso, paginate
+from panoptes.cloud.services.devices import get_device
+
+
+def create_job_for_devices(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    job_type = p["JobType"]
+    ota = (p.get("DeviceJobConfig") or {}).get("OTAJobConfig")
+    if job_type == "OTA" and not (ota and ota.get("ImageVersion")):
+        raise invalid("DeviceJobConfig.OTAJobConfig.ImageVersion", "required for an OTA job")
+    if job_type == "REBOOT" and ota:
+        raise invalid("DeviceJobConfig", "a REBOOT job takes no OTAJobConfig")
+    jobs = []
+    for device_id in p["DeviceIds"]:
+        device = get_device(call, device_id)
+        if device.provisioning_status != "SUCCEEDED":
+            raise Conflict(
+                f"device {device.id} is {device.provisioning_status}: it runs jobs once "
+                "provisioned",
+                device.id,
+                "device",
+            )
+        busy = call.session.scalars(
+            select(DeviceJob.id).where(
+                DeviceJob.device_id == device.id,
+                DeviceJob.status.not_in(states.FINISHED_JOB_STATUSES),
+            )
+        ).first()
+        if busy:
+            raise Conflict(f"device {device.id} is running job {busy}", device.id, "device")
+        if job_type == "OTA":
+            _check_major(device.current_software, ota["ImageVersion"], ota)
+        job = DeviceJob(
+            id=f"{device.id}-{device.job_counter}",
+            account_id=call.account,
+            device_id=device.id,
+            job_type=job_type,
+            image_version=ota["ImageVersion"] if job_type == "OTA" else None,
+            allow_major_update=bool(ota and ota.get("AllowMajorVersionUpdate")),
+            status="PENDING",
+            created=call.now,
+            updated=call.now,
+        )
+        device.job_counter += 1
+        call.session.add(job)
+        jobs.append({"DeviceId": device.id, "JobId": job.id})
+    call.session.flush()
+    return {"Jobs": jobs}
+
+
+def _check_major(current: str | None, wanted: str, ota: dict[str, Any]) -> None:
+    if current is None or ota.get("AllowMajorVersionUpdate"):
+        return
+    major = current.split(".")[0]
+    if wanted.split(".")[0] != major:
+        raise invalid(
+            "DeviceJobConfig.OTAJobConfig.AllowMajorVersionUpdate",
+            f"{wanted} is another major version than the device's {current}: set it to true",
+        )
+
+
+def get_job(call: Call, job_id: str) -> DeviceJob:
+    job = call.session.get(DeviceJob, job_id)
+    if job is None or job.account_id != call.account:
+        raise ResourceNotFound(job_id, "job")
+    return job
+
+
+def describe_device_job(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    job = get_job(call, p["JobId"])
+    out = {
+        "CreatedTime": job.created,
+        "DeviceArn": call.arn("device", job.device_id),
+        "DeviceId": job.device_id,
+        "DeviceName": job.device.name,
+        "DeviceType": job.device.device_type,
+        "JobId": job.id,
+        "JobType": job.job_type,
+        "Status": job.status,
+    }
+    if job.image_version:
+        out["ImageVersion"] = job.image_version
+    return out
+
+
+def list_devices_jobs(call: Call, p: dict[str, Any]) -> dict[str, Any]:
+    query = select(DeviceJob).where(DeviceJob.account_id == call.account)
+    if device_id := p.get("DeviceId"):
+        get_device(call, device_id)
+        query = query.where(DeviceJob.device_id == device_id)
+    rows = call.session.scalars(query).all()
+    page = paginate(
+        rows,
+        lambda j: (iso(j.created), j.id),
+        p,
+        f"ListDevicesJobs|{device_id}",
+        descending=True,
+    )
+    return page.out(
+        "DeviceJobs",
+        lambda j: {
+            "CreatedTime": j.created,
+            "DeviceId": j.device_id,
+            "DeviceName": j.device.name,
+            "JobId": j.id,
+            "JobType": j.job_type,
+        },
+    )
