@@ -138,6 +138,13 @@ def test_after_eval_env_unchanged_cli_and_boto3_reach_panoptes(server, tmp_path)
     res = sh(f'{setup} && {sys.executable} -c "{script}"', tmp_path)
     assert res.stdout.strip() == "[]"
 
+    # Package storage is an S3 bucket on the same endpoint: `aws s3` sees it.
+    created = sh(f"{setup} && {AWS} panorama create-package --package-name SAMPLE_CODE", tmp_path)
+    bucket = json.loads(created.stdout)["StorageLocation"]["Bucket"]
+    listed = sh(f"{setup} && {AWS} s3 ls", tmp_path)
+    assert bucket in listed.stdout.split()
+    assert ".multipart" not in listed.stdout
+
     undo = sh(f'{setup} && eval "$(panoptes env --unset)" && env | grep ^AWS_ || true', tmp_path)
     assert undo.stdout.strip() == ""
 

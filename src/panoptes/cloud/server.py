@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from panoptes.cloud.app import create_app
+from panoptes.cloud.app import Limits, create_app
 from panoptes.cloud.db.database import Database
 from panoptes.cloud.errors import ServiceError
 from panoptes.cloud.services import (
@@ -31,6 +31,7 @@ from panoptes.cloud.services import (
     bootstrap_admin,
 )
 from panoptes.cloud.services.device_view import DeviceView
+from panoptes.cloud.services.quotas import Limits as Quotas
 from panoptes.cloud.storage.base import ObjectStore
 from panoptes.cloud.storage.filesystem import FilesystemStore
 from panoptes.settings import DEFAULT_REGION, ServiceRecord
@@ -53,6 +54,10 @@ class ServerConfig:
     database: str | None = None  # SQLAlchemy URL; default SQLite in the data dir
     object_store: str | None = None  # file://DIR or s3://; default DATA_DIR/objects
     region: str = DEFAULT_REGION
+    #: Request limits of the HTTP front (body sizes, rate limits); NO_LIMITS in tests.
+    limits: Limits = field(default_factory=Limits)
+    #: The service quotas (devices, packages, ...) per account.
+    quotas: Quotas = field(default_factory=Quotas)
 
     @property
     def endpoint_url(self) -> str:
@@ -103,7 +108,9 @@ def build_server(config: ServerConfig) -> Server:
     db = Database.open(config.database_url)
     store = open_store(config.object_store, config.data_dir)
     secrets = Secrets.from_data_dir(config.data_dir)
-    settings = Settings(data_dir=config.data_dir, endpoints=(config.endpoint_url,))
+    settings = Settings(
+        data_dir=config.data_dir, endpoints=(config.endpoint_url,), limits=config.quotas
+    )
     backend = PanoramaBackend(db, store, settings, secrets)
     admin = bootstrap_admin(db, secrets, config.data_dir, config.region)
     devices = DeviceView(backend.env)
@@ -129,6 +136,7 @@ def build_server(config: ServerConfig) -> Server:
         {"panorama": backend},
         DbCredentialStore(db, secrets),
         store,
+        limits=config.limits,
         extra_routes=[Route(PROVISIONING_EXCHANGE, exchange, methods=["POST"])],
     )
     return Server(app, config, backend, admin)

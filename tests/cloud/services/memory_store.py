@@ -21,6 +21,9 @@ class MemoryStore:
     def bucket_exists(self, bucket: str) -> bool:
         return bucket in self.buckets
 
+    def list_buckets(self) -> list[tuple[str, datetime]]:
+        return [(name, datetime(2026, 1, 1, tzinfo=UTC)) for name in sorted(self.buckets)]
+
     def put(self, bucket: str, key: str, data: BinaryIO | bytes) -> ObjectInfo:
         raw = data if isinstance(data, bytes) else data.read()
         info = ObjectInfo(

@@ -27,6 +27,7 @@ OPERATIONS = (
     "DeleteObject",
     "CreateBucket",
     "HeadBucket",
+    "ListBuckets",
     "ListObjectsV2",
     "CreateMultipartUpload",
     "UploadPart",
@@ -79,6 +80,15 @@ class S3Front:
             )
         self.store.create_bucket(bucket)
         return {"Location": f"/{bucket}"}
+
+    def _ListBuckets(self, p: dict) -> dict:
+        # `aws s3 ls`: the package buckets; the multipart staging bucket is internal.
+        buckets = [
+            {"Name": name, "CreationDate": created}
+            for name, created in self.store.list_buckets()
+            if name != PARTS_BUCKET
+        ]
+        return {"Buckets": buckets, "Owner": {"DisplayName": "panoptes", "ID": "panoptes"}}
 
     def _HeadBucket(self, p: dict) -> dict:
         self._bucket(p["Bucket"])

@@ -240,6 +240,8 @@ def _asset_problems(call: Call, package: Package, doc: dict[str, Any]) -> list[t
     found: list[tuple[str, str]] = []
     for i, asset in enumerate(doc["nodePackage"].get("assets", [])):
         for j, impl in enumerate(asset.get("implementations", [])):
+            if impl.get("type") == "system":
+                continue  # built into the device (camera source, HDMI sink): nothing uploaded
             for field in ("assetUri", "descriptorUri"):
                 name = impl.get(field)
                 if not name:

@@ -27,6 +27,14 @@ class ObjectStore(Protocol):
 
     def bucket_exists(self, bucket: str) -> bool: ...
 
+    def list_buckets(self) -> list[tuple[str, datetime]]:
+        """(name, creation time) of every bucket, by name.
+
+        An S3 backend lists what the server lists for its credentials (SeaweedFS
+        without identities configured lists none), as `aws s3 ls` would.
+        """
+        ...
+
     def put(self, bucket: str, key: str, data: BinaryIO | bytes) -> ObjectInfo: ...
 
     def head(self, bucket: str, key: str) -> ObjectInfo | None: ...

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from panoptes.cloud.storage.base import ObjectInfo
 
@@ -68,6 +68,14 @@ class FilesystemStore:
 
     def bucket_exists(self, bucket: str) -> bool:
         return self._bucket_dir(bucket).is_dir()
+
+    def list_buckets(self) -> list[tuple[str, datetime]]:
+        found = []
+        for folder in (self.root / "buckets").glob("*.b"):
+            # Bucket names are short enough that _segment never hashed them.
+            created = datetime.fromtimestamp(folder.stat().st_mtime, UTC)
+            found.append((unquote(folder.name[: -len(".b")]), created))
+        return sorted(found)
 
     def _require_bucket(self, bucket: str) -> Path:
         base = self._bucket_dir(bucket)

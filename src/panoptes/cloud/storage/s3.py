@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, BinaryIO
 
 from panoptes.cloud.storage.base import ObjectInfo
@@ -38,6 +39,10 @@ class S3Store:
     def create_bucket(self, bucket: str) -> None:
         with contextlib.suppress(self.client.exceptions.BucketAlreadyOwnedByYou):
             self.client.create_bucket(Bucket=bucket)
+
+    def list_buckets(self) -> list[tuple[str, datetime]]:
+        listed = self.client.list_buckets().get("Buckets", [])
+        return sorted((b["Name"], b["CreationDate"]) for b in listed)
 
     def bucket_exists(self, bucket: str) -> bool:
         try:
