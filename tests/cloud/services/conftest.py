@@ -4,8 +4,6 @@ in-memory object store, and `api` — PanoramaBackend.handle with a settable clo
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,79 +11,13 @@ from typing import Any
 
 import pytest
 from memory_store import MemoryStore
-from sqlalchemy import text
 from svc_constants import ACCOUNT, REGION, T0
 
 from panoptes.cloud.context import RequestContext
-from panoptes.cloud.db import Base, Database
+from panoptes.cloud.db import Database
 from panoptes.cloud.errors import ServiceError
 from panoptes.cloud.services import Limits, PanoramaBackend, Secrets, Settings
 from panoptes.cloud.services.device_view import DeviceView
-
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _pg_available() -> bool:
-    try:
-        import psycopg
-
-        psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=2).close()
-        return True
-    except Exception:
-        return False
-
-
-@pytest.fixture(scope="session")
-def _pg_url() -> Iterator[str]:
-    import psycopg
-
-    if not _pg_available():
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    name = f"panoptes_test_{uuid.uuid4().hex[:12]}"
-    admin = "postgresql://postgres@127.0.0.1:5432/test"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="session")
-def _databases(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
-    """One migrated database per backend for the whole session; tests empty it."""
-    cache: dict[str, Database] = {}
-
-    def get(kind: str) -> Database:
-        if kind not in cache:
-            if kind == "sqlite":
-                path = tmp_path_factory.mktemp("db") / "panoptes.db"
-                cache[kind] = Database.open(f"sqlite:///{path}")
-            else:
-                cache[kind] = Database.open(request.getfixturevalue("_pg_url"))
-        return cache[kind]
-
-    yield get
-    for db in cache.values():
-        db.dispose()
-
-
-def _empty(db: Database) -> None:
-    tables = list(reversed(Base.metadata.sorted_tables))
-    with db.engine.begin() as conn:
-        if db.engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            conn.execute(text(f"TRUNCATE {names} CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(table.delete())
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, _databases) -> Iterator[Database]:
-    database = _databases(request.param)
-    _empty(database)
-    yield database
-    _empty(database)
 
 
 class Api:
