@@ -1,5 +1,7 @@
 """`panoptes app`: panorama-cli's developer commands, offline and without AWS.
 
+package-application is the one that talks to a service (a Panoptes `serve`).
+
 Thin layer: parse options, call panoptes.project, print with rich. Every
 ProjectError becomes "error: ... / fix: ..." on stderr and exit code 1.
 """
@@ -33,7 +35,8 @@ app_cli = typer.Typer(
     help=(
         "Build Panorama application projects: the panorama-cli commands "
         "(init-project, create-package, add-panorama-package, add-raw-model, "
-        "build-container, export-container, import-application), offline."
+        "build-container, export-container, import-application), offline; "
+        "package-application uploads to a Panoptes service."
     ),
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -484,3 +487,79 @@ def import_application(
         _say(f"Rewrote {path}")
     if result.old and result.old != result.new:
         _say(f"Successfully imported application: account {result.old} -> {result.new}")
+
+
+@app_cli.command(
+    "package-application",
+    help=_epilog(
+        "Upload every package's assets and package.json to the service and register them.",
+        "For each packages/ACCOUNT-NAME-VERSION folder: find the package (create it when "
+        "missing), take the SHA-256 of package.json as the patch version, upload the asset "
+        "files it names from assets/ (unless the bucket has them) and package.json, register "
+        "the patch as latest, wait for REGISTER_COMPLETED and deregister the patch it "
+        "replaces. A package whose latest patch is this one is skipped. Camera and data-sink "
+        "packages have only system assets: they are registered with nothing to upload.",
+        "Service: by default the one `panoptes serve` runs from the data dir (its endpoint "
+        "and admin key); with --endpoint-url or --profile, standard AWS credential "
+        "resolution. Panoptes' Panorama API model is always used.",
+    ),
+    epilog=_epilog(
+        "Example: panoptes app package-application",
+        "Example: panoptes app package-application --endpoint-url http://panoptes:8080 "
+        "--profile panoptes",
+        "Differs from panorama-cli: only 'not found' means 'create the package'; any other "
+        "API error stops with exit 1 (it treated every error as 'package missing'); every "
+        "asset file is checked before the first upload; waiting for registration has a "
+        "timeout (it polled forever); a failure keeps the previous patch as latest.",
+    ),
+)
+def package_application(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Data dir of the local `panoptes serve` (default: ~/.local/share/panoptes).",
+            show_default=False,
+        ),
+    ] = None,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option("--endpoint-url", help="Service URL; credentials from AWS settings."),
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="AWS profile for credentials/endpoint.")
+    ] = None,
+    region: Annotated[str | None, typer.Option("--region", help="AWS region.")] = None,
+    packages_path: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--packages-path", help="Upload only this package folder; repeat for several."
+        ),
+    ] = None,
+    wait_timeout: Annotated[
+        float,
+        typer.Option("--wait-timeout", help="Seconds to wait for each registration to complete."),
+    ] = 600.0,
+    project_dir: ProjectDir = Path("."),
+) -> None:
+    """Upload the packages' assets and manifests and register them with the service."""
+    from panoptes.project import package_app
+
+    with _user_errors():
+        if data_dir is not None and (endpoint_url or profile):
+            raise proj.ProjectError(
+                "--data-dir picks the local service; --endpoint-url/--profile pick another",
+                "give one of them",
+            )
+        project = _project(project_dir)
+        clients = package_app.connect(data_dir, endpoint_url, profile, region)
+        with _RichProgress() as progress:
+            result = package_app.package_application(
+                project,
+                clients,
+                list(packages_path or []),
+                say=_say,
+                progress=progress,
+                wait_timeout=wait_timeout,
+            )
+    _notes(result.notes)

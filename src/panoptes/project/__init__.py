@@ -4,7 +4,8 @@ One module per concern: ``files`` (hashing, atomic JSON), ``layout`` (folder
 names), ``templates``, ``graph``, ``scaffold`` (init/create), ``assets``
 (package.json asset blocks), ``models`` (add-raw-model), ``dockerfile`` +
 ``source_asset`` + ``engine`` + ``containers`` (build/export-container) and
-``accounts`` (import-application).
+``accounts`` (import-application). ``package_app`` (package-application) is the
+one module that talks to a service; import it explicitly (it pulls in boto3).
 """
 
 from panoptes.project.accounts import Imported, import_application

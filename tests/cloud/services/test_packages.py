@@ -27,6 +27,10 @@ def test_create_package_returns_storage_location(api):
     described = api("DescribePackage", PackageId=out["PackageId"])
     assert described["Tags"] == {"team": "vision"} and described["PackageName"] == "SAMPLE_CODE"
     api.fails("ConflictException", "CreatePackage", PackageName="SAMPLE_CODE")
+    # The name form panorama-cli uses finds the same package; an unknown name does not.
+    by_name = api("DescribePackage", PackageId="packageName/SAMPLE_CODE")
+    assert by_name["PackageId"] == out["PackageId"]
+    api.fails("ResourceNotFoundException", "DescribePackage", PackageId="packageName/NOPE")
     listed = api("ListPackages")["Packages"]
     assert [p["PackageId"] for p in listed] == [out["PackageId"]]
 

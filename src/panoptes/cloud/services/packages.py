@@ -72,8 +72,16 @@ def node_id(package_name: str, version: str, patch: str, interface: str) -> str:
     return f"{package_name}-{version}-{patch[:8]}-{interface}"
 
 
+#: Panorama accepted a package's name where an id is expected, written this way
+#: (panorama-cli's package-application relies on it).
+BY_NAME = "packageName/"
+
+
 def get_package(call: Call, package_id: str) -> Package:
-    package = call.session.get(Package, package_id)
+    if package_id.startswith(BY_NAME):
+        package = package_by_name(call, package_id[len(BY_NAME) :])
+    else:
+        package = call.session.get(Package, package_id)
     if package is None or package.account_id != call.account:
         raise ResourceNotFound(package_id, "package")
     return package
