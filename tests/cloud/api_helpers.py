@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,8 @@ class Stack:
     server: Server
     key_id: str
     secret: str
+    #: (event, handler) registered on every client this stack makes.
+    hooks: list[tuple[str, Any]] = field(default_factory=list)
 
     @property
     def account(self) -> str:
@@ -121,7 +123,7 @@ class Stack:
 
     def client(self, key_id: str | None = None, secret: str | None = None, **cfg: Any) -> Any:
         cfg.setdefault("retries", {"mode": "standard", "total_max_attempts": 1})
-        return panorama_session().client(
+        client = panorama_session().client(
             "panorama",
             endpoint_url=self.url,
             region_name=REGION,
@@ -129,6 +131,9 @@ class Stack:
             aws_secret_access_key=secret or self.secret,
             config=Config(**cfg),
         )
+        for event, handler in self.hooks:
+            client.meta.events.register(event, handler)
+        return client
 
     def s3(self) -> Any:
         return panorama_session().client(
@@ -158,18 +163,19 @@ def running_stack(
     *,
     limits: Limits = NO_LIMITS,
     quotas: Quotas | None = None,
+    database: str | None = None,
 ) -> Iterator[Stack]:
-    """build_server on SQLite (in DATA_DIR) or a fresh PostgreSQL database, served."""
+    """build_server on SQLite (in DATA_DIR) or PostgreSQL (DATABASE, else a fresh one)."""
 
     @contextmanager
-    def database() -> Iterator[str | None]:
-        if kind == "sqlite":
-            yield None
+    def open_database() -> Iterator[str | None]:
+        if kind == "sqlite" or database:
+            yield database
         else:
             with fresh_pg_database() as url:
                 yield url
 
-    with database() as db_url:
+    with open_database() as db_url:
         port = free_port()
         config = ServerConfig(
             data_dir, port=port, database=db_url, limits=limits, quotas=quotas or Quotas()
@@ -243,12 +249,16 @@ def publish_package(
         created = client.create_package(PackageName=name)
         package_id, loc = created["PackageId"], created["StorageLocation"]
     for uri, content in (files or {}).items():
-        s3.put_object(Bucket=loc["Bucket"], Key=f"{loc['BinaryPrefixLocation']}/{uri}", Body=content)
+        s3.put_object(
+            Bucket=loc["Bucket"], Key=f"{loc['BinaryPrefixLocation']}/{uri}", Body=content
+        )
     raw = json.dumps(doc, indent=4).encode()
     patch = hashlib.sha256(raw).hexdigest()
     version = doc["nodePackage"]["version"]
     s3.put_object(
-        Bucket=loc["Bucket"], Key=f"{loc['ManifestPrefixLocation']}/{version}/{patch}.json", Body=raw
+        Bucket=loc["Bucket"],
+        Key=f"{loc['ManifestPrefixLocation']}/{version}/{patch}.json",
+        Body=raw,
     )
     client.register_package_version(
         PackageId=package_id, PackageVersion=version, PatchVersion=patch, MarkLatest=mark_latest
@@ -296,10 +306,15 @@ def publish_sample_app(stack: Stack) -> dict[str, str]:
     }
 
 
+def compact(text: str) -> str:
+    """One line, as `jq -c` makes it: PayloadData's pattern ^.+$ takes no newlines."""
+    return json.dumps(json.loads(text), separators=(",", ":"))
+
+
 def sample_payloads(account: str) -> tuple[str, str]:
     graph = (SAMPLE_APP / "graphs/my-app/graph.json").read_text()
     overrides = (SAMPLE_APP / "graphs/my-app/override.json").read_text()
-    return for_account(graph, account), for_account(overrides, account)
+    return compact(for_account(graph, account)), compact(for_account(overrides, account))
 
 
 def deploy_params(stack: Stack, device_id: str, **extra: Any) -> dict[str, Any]:

@@ -80,6 +80,9 @@ class RestRouter:
     ) -> tuple[OperationModel, dict]:
         """(operation, decoded URI labels); WireError when nothing matches."""
         best, best_score, path_matched = None, None, False
+        # A request that lacks only a required query member still means that operation:
+        # it gets ValidationException for the member, not 405 (as AWS answers).
+        lacking: tuple[OperationModel, dict] | None = None
         for route in self._routes:
             found = route.pattern.fullmatch(raw_path)
             if not found:
@@ -93,11 +96,14 @@ class RestRouter:
             ):
                 continue
             if not route.required_query <= query.keys():
+                if lacking is None:
+                    lacking = (route.operation, _labels(route, found))
                 continue
             score = (len(route.literal_query) + len(route.required_query), route.literal_chars)
             if best_score is None or score > best_score:
-                labels = {route.labels[g]: unquote(v) for g, v in found.groupdict().items()}
-                best, best_score = (route.operation, labels), score
+                best, best_score = (route.operation, _labels(route, found)), score
+        if best is None and lacking is not None:
+            return lacking
         if best is None:
             if path_matched:
                 raise WireError(
@@ -109,6 +115,10 @@ class RestRouter:
                 status=404,
             )
         return best
+
+
+def _labels(route: _Route, found: re.Match[str]) -> dict[str, str]:
+    return {route.labels[g]: unquote(v) for g, v in found.groupdict().items()}
 
 
 def parse_located(

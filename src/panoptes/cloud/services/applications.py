@@ -25,6 +25,7 @@ from panoptes.cloud.services import states
 from panoptes.cloud.services.catalog import RegisteredPackages
 from panoptes.cloud.services.common import (
     Call,
+    Page,
     invalid,
     iso,
     lock_account,
@@ -398,14 +399,29 @@ def describe_application_instance_details(call: Call, p: dict[str, Any]) -> dict
 
 
 def list_application_instances(call: Call, p: dict[str, Any]) -> dict[str, Any]:
-    query = select(ApplicationInstance).where(ApplicationInstance.account_id == call.account)
+    # Page over the sort keys alone, then load the page's rows: a full row carries
+    # its manifests and plan, and an account may hold thousands of instances.
+    keys = select(ApplicationInstance.created, ApplicationInstance.id).where(
+        ApplicationInstance.account_id == call.account
+    )
     if device_id := p.get("DeviceId"):
-        query = query.where(ApplicationInstance.device_id == device_id)
+        keys = keys.where(ApplicationInstance.device_id == device_id)
     if status := p.get("StatusFilter"):
-        query = query.where(ApplicationInstance.status.in_(STATUS_FILTERS.get(status, (status,))))
-    rows = call.session.scalars(query).all()
+        keys = keys.where(ApplicationInstance.status.in_(STATUS_FILTERS.get(status, (status,))))
     scope = f"ListApplicationInstances|{device_id}|{status}"
-    page = paginate(rows, lambda r: (iso(r.created), r.id), p, scope, descending=True)
+    page = paginate(
+        call.session.execute(keys).all(),
+        lambda r: (iso(r.created), r.id),
+        p,
+        scope,
+        descending=True,
+    )
+    ids = [k.id for k in page.items]
+    rows = call.session.scalars(
+        select(ApplicationInstance).where(ApplicationInstance.id.in_(ids))
+    ).all()
+    by_id = {r.id: r for r in rows}
+    page = Page([by_id[i] for i in ids], page.next_token)
     return page.out("ApplicationInstances", lambda r: _summary(call, r))
 
 
