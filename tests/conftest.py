@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from pg_support import fresh_pg_database, pg_available
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REFERENCE = REPO.parent / "shared" / "reference"
@@ -23,9 +23,6 @@ def sample_app() -> Path:
     return SAMPLE_APP
 
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session (SQLAlchemy URL), dropped after.
@@ -33,17 +30,7 @@ def postgres_url() -> Iterator[str]:
     Skipped where no server runs on 127.0.0.1:5432, unless PANOPTES_REQUIRE_POSTGRES is
     set (CI sets it, so a missing server fails the run instead of hiding tests).
     """
-    import psycopg
-
-    try:
-        psycopg.connect(f"{PG_SERVER}/test", connect_timeout=2).close()
-    except psycopg.Error as exc:
-        if os.environ.get("PANOPTES_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL is required here but not reachable: {exc}")
+    if not pg_available():
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    name = f"panoptes_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"{PG_SERVER}/test", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(f"{PG_SERVER}/test", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database() as url:
+        yield url

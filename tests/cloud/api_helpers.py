@@ -14,7 +14,6 @@ import hashlib
 import json
 import socket
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,40 +35,15 @@ from panoptes.cloud.protocol.models import data_path
 from panoptes.cloud.server import Server, ServerConfig, build_server
 from panoptes.cloud.services.device_view import DeviceView
 from panoptes.cloud.services.quotas import Limits as Quotas
+from pg_support import fresh_pg_database
 
 REGION = "us-east-1"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SAMPLE_APP = (
     Path(__file__).resolve().parents[2].parent
     / "shared/reference/manifest-fixtures/devguide@HEAD/sample-apps/aws-panorama-sample"
 )
 #: The account id the developer guide's manifests are written for.
 SAMPLE_ACCOUNT = "123456789012"
-
-
-def pg_available() -> bool:
-    try:
-        import psycopg
-
-        psycopg.connect(PG_ADMIN, connect_timeout=2).close()
-        return True
-    except Exception:
-        return False
-
-
-@contextmanager
-def fresh_pg_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database ``panoptes_api_<random>``; dropped afterwards."""
-    import psycopg
-
-    name = f"panoptes_api_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:
@@ -172,7 +146,7 @@ def running_stack(
         if kind == "sqlite" or database:
             yield database
         else:
-            with fresh_pg_database() as url:
+            with fresh_pg_database("panoptes_api") as url:
                 yield url
 
     with open_database() as db_url:

@@ -30,7 +30,6 @@ from api_helpers import (
     compact,
     deploy_params,
     for_account,
-    pg_available,
     provision,
     publish_sample_app,
     read_archive,
@@ -48,6 +47,7 @@ from panoptes.cloud.db.models import AccessKey
 from panoptes.cloud.protocol.models import load_service_model
 from panoptes.cloud.services import DbCredentialStore
 from panoptes.cloud.services.quotas import Limits as Quotas
+from pg_support import pg_available
 
 sys.path.insert(0, str(Path(__file__).parent / "protocol"))
 from protocol_examples import example_string
