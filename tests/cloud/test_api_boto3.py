@@ -27,6 +27,7 @@ import pytest
 from api_helpers import (
     SAMPLE_APP,
     Stack,
+    bring_online,
     compact,
     deploy_params,
     for_account,
@@ -889,3 +890,47 @@ def test_fuzzed_params_never_reach_a_500(
             pass  # botocore could not even serialize the junk: nothing was sent
 
     run()
+
+
+# --- the guide's device scripts through the AWS CLI --------------------------------
+
+
+def test_aws_cli_update_and_reboot_flow(stack: Stack, tmp_path: Path) -> None:
+    """provision-device.sh, then check-updates.sh / reboot as the guide writes them."""
+    import base64
+    import os
+    import subprocess
+
+    from panoptes.cloud.protocol.models import data_path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        HOME=str(tmp_path),
+        AWS_DATA_PATH=str(data_path()),
+        AWS_ACCESS_KEY_ID=stack.key_id,
+        AWS_SECRET_ACCESS_KEY=stack.secret,
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    aws = [str(Path(sys.executable).parent / "aws"), "panorama", "--endpoint-url", stack.url]
+
+    def cli(*args: str) -> dict:
+        done = subprocess.run([*aws, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else {}
+
+    device = cli("provision-device", "--name", "cli-appliance")
+    # The appliance boots with the USB archive and reports in.
+    bring_online(stack, device["DeviceId"], base64.b64decode(device["Certificates"]))
+    # Same major version as the device runs (0.1.0): no AllowMajorVersionUpdate needed.
+    config = '{"OTAJobConfig": {"ImageVersion": "0.2.0"}}'
+    ota = cli(
+        "create-job-for-devices", "--device-ids", device["DeviceId"],
+        "--device-job-config", config, "--job-type", "OTA",
+    )  # fmt: skip
+    (job,) = ota["Jobs"]
+    assert job["DeviceId"] == device["DeviceId"]
+    described = cli("describe-device-job", "--job-id", job["JobId"])
+    assert described["ImageVersion"] == "0.2.0"
+    assert described["DeviceName"] == "cli-appliance"
+    listed = cli("list-devices-jobs", "--device-id", device["DeviceId"])
+    assert [j["JobId"] for j in listed["DeviceJobs"]] == [job["JobId"]]
