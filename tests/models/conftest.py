@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import model_nets as nets
 import onnx
 import pytest
+
+import model_nets as nets
 
 
 @pytest.fixture

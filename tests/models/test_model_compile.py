@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import model_nets as nets
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 
+import model_nets as nets
 import panoptes.models.compiler as compile_mod
 from panoptes.models import ModelCache, compile, open_session
 from panoptes.spec import ManifestError

@@ -13,12 +13,12 @@ import time
 import uuid
 from pathlib import Path
 
-import model_nets as nets
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 
+import model_nets as nets
 from panoptes.models import ModelClient, ModelInputError, ModelServer, ModelServerError
 from panoptes.models import shm as shm_mod
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import model_nets as nets
 import numpy as np
 import pytest
 
+import model_nets as nets
 from panoptes.models import DescriptorMismatchError, check_model_archive, compile, open_session
 
 torch = pytest.importorskip("torch", reason="torch not installed: pip install 'panoptes[torch]'")
