@@ -27,6 +27,7 @@ from rich.progress import (
 )
 
 from panoptes import project as proj
+from panoptes.cli.run import run as _run_command
 from panoptes.project.layout import ACCOUNT_ENV, DEFAULT_ACCOUNT
 from panoptes.project.source_asset import default_platform
 
@@ -563,3 +564,7 @@ def package_application(
                 wait_timeout=wait_timeout,
             )
     _notes(result.notes)
+
+
+# `panoptes app run` lives in its own module (it drives the runtime, not project/).
+app_cli.command("run")(_run_command)

@@ -114,7 +114,9 @@ def run(
     max_frames: Annotated[
         int, typer.Option("--max-frames", help="Stop after N frames per camera (0: no limit).")
     ] = 0,
-    view: Annotated[bool, typer.Option("--view", help="Open the live output in a browser.")] = False,
+    view: Annotated[
+        bool, typer.Option("--view", help="Open the live output in a browser.")
+    ] = False,
     loop: Annotated[bool, typer.Option("--loop", help="Replay video files forever.")] = False,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Stop after this many seconds (0: none).")
@@ -132,7 +134,7 @@ def run(
         try:
             graph_doc = json.loads(graph_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise RunError(f"cannot read {graph_path}: {exc}", "fix the path or the JSON")
+            raise RunError(f"cannot read {graph_path}: {exc}", "fix the path or the JSON") from None
         graph_doc = _param_overrides(graph_doc, params)
         app = resolve(
             graph_doc,
@@ -171,16 +173,23 @@ def run(
             err.print(f"live output: {rt.output_url}")
             if view:
                 webbrowser.open(rt.output_url)
+        done_since = None
         with Live(_table(rt, started), console=err, refresh_per_second=2, transient=False) as live:
             while True:
                 live.update(_table(rt, started))
                 if rt.start_failures:
                     code = 2
                     break
-                if not loop and rt.wait_finished(timeout=0.5, settle=1.0):
-                    break
+                # Finished for a second: the application's last put() has reached the sink.
+                if not loop and rt.finished():
+                    done_since = done_since or time.monotonic()
+                    if time.monotonic() - done_since >= 1.0:
+                        break
+                else:
+                    done_since = None
                 if timeout and time.monotonic() - started > timeout:
                     break
+                time.sleep(0.25)
     except RunError as exc:
         err.print(f"[red]error:[/] {exc.message}")
         if exc.fix:
@@ -201,6 +210,12 @@ def run(
                 err.print(f"--- {node} log ---\n{node_log[-4000:]}", markup=False)
         err.print("[cyan]fix:[/] correct the application code (the traceback above), then rerun")
         raise typer.Exit(2)
+    failed = [s for s in rt.status().values() if s.role == "camera" and s.status == "ERROR"]
+    for s in failed:
+        err.print(f"[red]error:[/] camera node {s.node!r}: {s.detail}")
+    if failed and not code:
+        err.print("[cyan]fix:[/] check the --camera URI (file path, rtsp:// address, credentials)")
+        code = 1
     if code:
         raise typer.Exit(code)
     video = out_dir / f"{plan.sinks[0].node}.mp4" if plan.sinks else None

@@ -1,0 +1,453 @@
+"""A frame ring in shared memory: one producer, many readers, newest frame wins.
+
+Layout of one segment (``/dev/shm/<name>``)::
+
+    [header 4 KiB: counters, state, control, reader table][slot 0][slot 1]...
+    slot = [meta 16 KiB: seq, size, timestamp, JSON extras][pixels, page aligned]
+
+Why it is built this way:
+
+* The producer never waits for a reader. Readers *hold* slots (a bit mask per reader
+  in the header); the producer writes into the lowest slot that is neither held nor
+  the latest one, and drops the frame if there is none (counted). A slow reader
+  therefore only ever misses frames, it never stalls the camera or other readers.
+* No copies per reader: readers map the pixels privately (MAP_PRIVATE). Reading
+  shares the producer's pages; an application that draws into ``media.image`` gets
+  its own copy of only the pages it touches (copy-on-write by the kernel). Before a
+  slot is handed out again, ``madvise(MADV_DONTNEED)`` drops those private pages so
+  the reader sees the producer's new frame.
+* The short critical sections (choose a slot, publish, take the latest) run under
+  ``flock`` on the segment: a system call, so it is also the memory barrier the two
+  sides need, and the kernel releases it when a process dies holding it.
+* Segments are created with ``os.open`` (never ``multiprocessing.shared_memory``):
+  Python 3.11's resource tracker would unlink segments that readers merely attach to.
+  Names carry the creator's pid so ``sweep`` can remove those left by a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import mmap
+import os
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SHM_DIR = Path("/dev/shm")
+PREFIX = "pnpt_ring_"
+MAGIC = 0x50524E47  # "PRNG"
+VERSION = 1
+PAGE = mmap.PAGESIZE
+HEADER = 4096
+META = 16384
+MAX_READERS = 32
+MAX_SLOTS = 64  # the hold masks are 64-bit
+MAX_EXTRA = META - 128  # JSON extras (stream id, uri, annotations) per slot
+
+# Producer state, written by the producer (or the runtime for a dead one).
+STARTING, RUNNING, PAUSED, ENDED, FAILED = 0, 1, 2, 3, 4
+STATE_NAMES = {STARTING: "starting", RUNNING: "running", PAUSED: "paused", ENDED: "ended"}
+STATE_NAMES[FAILED] = "failed"
+# Control word, written by the runtime, obeyed by the producer.
+CTL_RUN, CTL_PAUSE, CTL_STOP = 0, 1, 2
+
+# header: magic, version, nslots, reserved, capacity, latest_seq, latest_slot,
+#         state, control, writer_pid, dropped, heartbeat, fps, width, height
+_HDR = struct.Struct("<IIIIQQqIIQQddII")
+_READERS_AT = 256
+_READER = struct.Struct("<QQQQ")  # pid, held mask, last seq, frames taken
+# slot meta: seq, width, height, ts_sec, ts_usec, batch, index, count, extra_len
+_SLOT = struct.Struct("<QIIqqQIII")
+
+
+def _page_up(n: int) -> int:
+    return -(-n // PAGE) * PAGE
+
+
+def segment_name(tag: str, creator_pid: int | None = None) -> str:
+    safe = "".join(c if c.isalnum() else "-" for c in tag)[:120]
+    return f"{PREFIX}{creator_pid or os.getpid()}_{safe}"
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep() -> list[str]:
+    """Unlink rings whose creating process is gone (left behind by a crash)."""
+    removed = []
+    for path in SHM_DIR.glob(PREFIX + "*"):
+        pid = path.name[len(PREFIX) :].split("_", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path.name)
+    return removed
+
+
+@dataclass
+class Frame:
+    """One slot handed to a reader: pixels (a view, no copy) and metadata."""
+
+    image: np.ndarray
+    seq: int
+    slot: int
+    time_stamp: tuple[int, int]
+    extra: dict[str, Any] = field(default_factory=dict)
+    batch: int = 0
+    index: int = 0
+    count: int = 1
+
+
+class FrameRing:
+    """A mapped ring segment. ``create`` makes one; ``attach`` opens an existing one."""
+
+    def __init__(self, name: str, fd: int, created: bool) -> None:
+        self.name = name
+        self._fd = fd
+        self._created = created
+        size = os.fstat(fd).st_size
+        self._shared = mmap.mmap(fd, size)
+        head = _HDR.unpack_from(self._shared, 0)
+        if head[0] != MAGIC or head[1] != VERSION:
+            self._shared.close()
+            os.close(fd)
+            raise ValueError(f"{name} is not a Panoptes frame ring")
+        self.nslots = head[2]
+        self.capacity = head[4]
+        self.stride = META + _page_up(self.capacity)
+        self._private: mmap.mmap | None = None
+        self._tlock = threading.Lock()  # flock does not exclude threads of one process
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, name: str, capacity: int, nslots: int = 8) -> FrameRing:
+        if not 2 <= nslots <= MAX_SLOTS:
+            raise ValueError(f"nslots must be 2..{MAX_SLOTS}")
+        capacity = int(capacity)
+        size = HEADER + nslots * (META + _page_up(capacity))
+        fd = os.open(SHM_DIR / name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            os.ftruncate(fd, size)  # tmpfs allocates pages only when they are written
+            with mmap.mmap(fd, HEADER) as m:
+                _HDR.pack_into(
+                    m, 0, MAGIC, VERSION, nslots, 0, capacity, 0, -1, STARTING, CTL_RUN,
+                    0, 0, 0.0, 0.0, 0, 0,
+                )  # fmt: skip
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(SHM_DIR / name)
+            raise
+        return cls(name, fd, created=True)
+
+    @classmethod
+    def attach(cls, name: str) -> FrameRing:
+        fd = os.open(SHM_DIR / name, os.O_RDWR)
+        return cls(name, fd, created=False)
+
+    def close(self) -> None:
+        for m in (self._private, self._shared):
+            if m is not None:
+                with contextlib.suppress(BufferError, ValueError):
+                    m.close()
+        self._private = None
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+        self._fd = -1
+
+    def unlink(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(SHM_DIR / self.name)
+
+    def destroy(self) -> None:
+        self.close()
+        self.unlink()
+
+    # -- header fields -----------------------------------------------------------------
+
+    def _hdr(self) -> tuple:
+        return _HDR.unpack_from(self._shared, 0)
+
+    def _set(self, index: int, value: Any) -> None:
+        fields = list(self._hdr())
+        fields[index] = value
+        _HDR.pack_into(self._shared, 0, *fields)
+
+    @property
+    def latest_seq(self) -> int:
+        return struct.unpack_from("<Q", self._shared, 24)[0]
+
+    @property
+    def state(self) -> int:
+        return self._hdr()[7]
+
+    @state.setter
+    def state(self, value: int) -> None:
+        with self._locked():
+            self._set(7, value)
+
+    @property
+    def control(self) -> int:
+        return self._hdr()[8]
+
+    @control.setter
+    def control(self, value: int) -> None:
+        with self._locked():
+            self._set(8, value)
+
+    def info(self) -> dict[str, Any]:
+        h = self._hdr()
+        readers = []
+        for i in range(MAX_READERS):
+            pid, mask, last, taken = _READER.unpack_from(
+                self._shared, _READERS_AT + i * _READER.size
+            )
+            if pid:
+                readers.append({"pid": pid, "held": mask, "last_seq": last, "taken": taken})
+        return {
+            "latest_seq": h[5],
+            "state": STATE_NAMES.get(h[7], "?"),
+            "control": h[8],
+            "writer_pid": h[9],
+            "dropped": h[10],
+            "heartbeat": h[11],
+            "fps": h[12],
+            "width": h[13],
+            "height": h[14],
+            "readers": readers,
+        }
+
+    @contextlib.contextmanager
+    def _locked(self):
+        with self._tlock:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _slot_at(self, slot: int) -> int:
+        return HEADER + slot * self.stride
+
+    def _held(self) -> int:
+        mask = 0
+        for i in range(MAX_READERS):
+            pid, held, _, _ = _READER.unpack_from(self._shared, _READERS_AT + i * _READER.size)
+            if pid:
+                mask |= held
+        return mask
+
+    def _sweep_readers(self) -> None:
+        for i in range(MAX_READERS):
+            at = _READERS_AT + i * _READER.size
+            pid = _READER.unpack_from(self._shared, at)[0]
+            if pid and not _alive(pid):
+                _READER.pack_into(self._shared, at, 0, 0, 0, 0)
+
+
+class RingWriter:
+    """The producer side. ``begin`` gives a pixel view to fill, ``commit`` publishes it."""
+
+    def __init__(self, ring: FrameRing) -> None:
+        self.ring = ring
+        self._seq = ring.latest_seq
+        self._pending: int | None = None
+        with ring._locked():
+            ring._set(9, os.getpid())
+
+    def set_info(self, *, fps: float | None = None, size: tuple[int, int] | None = None) -> None:
+        with self.ring._locked():
+            if fps is not None:
+                self.ring._set(12, float(fps))
+            if size is not None:
+                self.ring._set(13, size[0])
+                self.ring._set(14, size[1])
+
+    def heartbeat(self) -> None:
+        struct.pack_into("<d", self.ring._shared, 64, time.time())
+
+    def begin(self, width: int, height: int, channels: int = 3) -> np.ndarray | None:
+        """A writable HxWxC view into a free slot, or None when every slot is held."""
+        r = self.ring
+        if width * height * channels > r.capacity:
+            raise ValueError(f"{width}x{height}x{channels} does not fit a {r.capacity} byte slot")
+        with r._locked():
+            busy = r._held() | (1 << max(r._hdr()[6], 0) if r._hdr()[6] >= 0 else 0)
+            free = [s for s in range(r.nslots) if not busy >> s & 1]
+            if not free:
+                r._sweep_readers()  # a reader that died keeps its holds until swept
+                busy = r._held() | (1 << r._hdr()[6] if r._hdr()[6] >= 0 else 0)
+                free = [s for s in range(r.nslots) if not busy >> s & 1]
+            if not free:
+                r._set(10, r._hdr()[10] + 1)
+                return None
+            # The lowest free slot: untouched slots never get tmpfs pages at all.
+            slot = free[0]
+        self._pending = slot
+        at = r._slot_at(slot) + META
+        return np.ndarray((height, width, channels), np.uint8, r._shared, at)
+
+    def commit(
+        self,
+        width: int,
+        height: int,
+        time_stamp: tuple[int, int] | None = None,
+        extra: dict[str, Any] | None = None,
+        batch: int = 0,
+        index: int = 0,
+        count: int = 1,
+    ) -> int:
+        r, slot = self.ring, self._pending
+        if slot is None:
+            raise RuntimeError("commit without begin")
+        self._pending = None
+        if time_stamp is None:
+            now = time.time()
+            time_stamp = (int(now), int((now % 1) * 1e6))
+        blob = json.dumps(extra or {}, separators=(",", ":")).encode()
+        if len(blob) > MAX_EXTRA:
+            blob = json.dumps({k: v for k, v in (extra or {}).items() if k != "ann"}).encode()
+        at = r._slot_at(slot)
+        with r._locked():
+            self._seq = max(self._seq, r.latest_seq) + 1
+            _SLOT.pack_into(
+                r._shared, at, self._seq, width, height, time_stamp[0], time_stamp[1],
+                batch, index, count, len(blob),
+            )  # fmt: skip
+            r._shared[at + _SLOT.size : at + _SLOT.size + len(blob)] = blob
+            fields = list(r._hdr())
+            fields[5], fields[6] = self._seq, slot
+            if fields[7] in (STARTING, PAUSED):
+                fields[7] = RUNNING
+            _HDR.pack_into(r._shared, 0, *fields)
+        self.heartbeat()
+        return self._seq
+
+    def write(self, image: np.ndarray, **meta: Any) -> int | None:
+        """Copy ``image`` (HxWx3 uint8) into the ring; None if the frame was dropped."""
+        h, w = image.shape[:2]
+        c = image.shape[2] if image.ndim == 3 else 1
+        view = self.begin(w, h, c)
+        if view is None:
+            return None
+        np.copyto(view, image.reshape(h, w, c))
+        return self.commit(w, h, **meta)
+
+
+class RingReader:
+    """One reader: takes the newest frame and holds it (and the one before) until replaced.
+
+    Holding the previous frame too keeps an image valid while an application thread
+    still works on it after the next ``take``.
+    """
+
+    HOLD = 2
+
+    def __init__(self, ring: FrameRing) -> None:
+        self.ring = ring
+        self.last_seq = 0
+        self._holds: list[int] = []
+        self._entry = self._register()
+        r = ring
+        if r._private is None:
+            r._private = mmap.mmap(r._fd, os.fstat(r._fd).st_size, access=mmap.ACCESS_COPY)
+
+    def _register(self) -> int:
+        r = self.ring
+        with r._locked():
+            r._sweep_readers()
+            for i in range(MAX_READERS):
+                at = _READERS_AT + i * _READER.size
+                if _READER.unpack_from(r._shared, at)[0] == 0:
+                    _READER.pack_into(r._shared, at, os.getpid(), 0, 0, 0)
+                    return at
+        raise RuntimeError(f"{r.name}: more than {MAX_READERS} readers")
+
+    def close(self) -> None:
+        if self._entry >= 0:
+            with contextlib.suppress(ValueError, OSError), self.ring._locked():
+                _READER.pack_into(self.ring._shared, self._entry, 0, 0, 0, 0)
+            self._entry = -1
+
+    def has_new(self) -> bool:
+        return self.ring.latest_seq > self.last_seq
+
+    def take(self) -> Frame | None:
+        """The newest frame if it is newer than the last one taken, else None."""
+        r = self.ring
+        with r._locked():
+            h = r._hdr()
+            seq, slot = h[5], h[6]
+            if seq <= self.last_seq or slot < 0:
+                return None
+            holds = [*[s for s in self._holds if s != slot][-(self.HOLD - 1) :], slot]
+            mask = 0
+            for s in holds:
+                mask |= 1 << s
+            _, _, _, taken = _READER.unpack_from(r._shared, self._entry)
+            _READER.pack_into(r._shared, self._entry, os.getpid(), mask, seq, taken + 1)
+            self._holds = holds
+            self.last_seq = seq
+        return self._frame(slot)
+
+    def _frame(self, slot: int) -> Frame:
+        r = self.ring
+        at = r._slot_at(slot)
+        seq, w, h, sec, usec, batch, index, count, n = _SLOT.unpack_from(r._shared, at)
+        extra = json.loads(bytes(r._shared[at + _SLOT.size : at + _SLOT.size + n]) or b"{}")
+        pix = at + META
+        assert r._private is not None
+        # Drop pages this process copied (drew into) earlier so it sees the new frame.
+        r._private.madvise(mmap.MADV_DONTNEED, pix, _page_up(w * h * 3))
+        image = np.ndarray((h, w, 3), np.uint8, r._private, pix)
+        return Frame(image, seq, slot, (sec, usec), extra, batch, index, count)
+
+    def take_all(self) -> list[Frame]:
+        """Every frame newer than the last taken that is still in the ring, oldest first.
+
+        For the output sink: it wants each batch an application put, not only the
+        newest frame. Frames overwritten before it looked are skipped (dropped).
+        """
+        r = self.ring
+        with r._locked():
+            found = []
+            for slot in range(r.nslots):
+                seq = struct.unpack_from("<Q", r._shared, r._slot_at(slot))[0]
+                if seq > self.last_seq:
+                    found.append((seq, slot))
+            if not found:
+                return []
+            found.sort()
+            mask = 0
+            for _, s in found:
+                mask |= 1 << s
+            _, _, _, taken = _READER.unpack_from(r._shared, self._entry)
+            newest = found[-1][0]
+            _READER.pack_into(r._shared, self._entry, os.getpid(), mask, newest, taken + 1)
+            self._holds = [s for _, s in found]
+            self.last_seq = newest
+        return [self._frame(s) for _, s in found]
+
+    def release(self) -> None:
+        """Give back every held slot (the frames must not be used after this)."""
+        with self.ring._locked():
+            pid, _, last, taken = _READER.unpack_from(self.ring._shared, self._entry)
+            _READER.pack_into(self.ring._shared, self._entry, pid, 0, last, taken)
+        self._holds = []

@@ -1,0 +1,694 @@
+"""Runtime: start, supervise and stop the processes of one application instance.
+
+One runtime for the local runner (``panoptes app run``) and the device agent::
+
+    rt = Runtime(plan, workdir, output_dir=out).start()
+    rt.status()                      # {node: NodeStatus(status="RUNNING", ...)}
+    rt.signal("camera_2", Signal.RESUME)
+    rt.wait_finished(timeout=60)     # files played out and every frame consumed
+    rt.stop()
+
+Processes: one source per camera stream (panoptes.media.source), one model server
+per model node (panoptes.models), one process per code node (isolated, see
+sandbox.py), one output sink (panoptes.media.sink) when the graph has an output
+node. Frame rings are created here, so they outlive a crashing producer or reader
+and are removed at stop (and swept at the next start after a crash of ours).
+
+Every child gets PR_SET_PDEATHSIG, so nothing outlives a killed runtime. A code node
+that exits is restarted with exponential backoff and counted as an application
+error; one that exits before its first get/put/call "failed to start", which the
+local runner reports instead of retrying (``restart_on_start_failure=False``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import enum
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from panoptes.media import ring as ringmod
+from panoptes.runtime import client as rt_client
+from panoptes.runtime import code as code_mod
+from panoptes.runtime import sandbox
+from panoptes.runtime.plan import CodePlan, RunError, RunPlan
+from panoptes.runtime.services import CredentialsEndpoint, LogShipper, PortForwarder
+
+log = logging.getLogger("panoptes.runtime")
+
+RUNNING, ERROR, NOT_AVAILABLE, PAUSED = "RUNNING", "ERROR", "NOT_AVAILABLE", "PAUSED"
+FRAME_CAPACITY = 1920 * 1088 * 3  # sources downscale anything larger (> 2 MP)
+BACKOFF_MIN, BACKOFF_MAX, STABLE_AFTER = 0.5, 30.0, 60.0
+STOP_GRACE = 5.0
+READER_WAIT = 60.0  # seconds a camera waits for its applications' first get()
+
+
+class Signal(enum.Enum):
+    PAUSE = "PAUSE"
+    RESUME = "RESUME"
+
+
+@dataclass
+class NodeStatus:
+    """Per-node state, with the Panorama NodeInstance status values."""
+
+    node: str
+    role: str
+    status: str = NOT_AVAILABLE
+    detail: str = ""
+    pid: int | None = None
+    restarts: int = 0
+    errors: int = 0
+    frames: int = 0
+    fps: float = 0.0
+
+
+def _pdeathsig() -> None:
+    # Runs in the child before exec: die with the runtime, even if it is SIGKILLed.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class _Proc:
+    name: str
+    role: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    popen: subprocess.Popen | None = None
+    started_at: float = 0.0
+    next_start: float | None = None
+    backoff: float = BACKOFF_MIN
+    restart: bool = True
+    finished: bool = False  # ended on purpose (a file played out): not restarted
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def spawn(self, cwd: str | None = None) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        out = self.log_path.open("ab")
+        try:
+            self.popen = subprocess.Popen(
+                self.argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=cwd,
+                preexec_fn=_pdeathsig,
+                start_new_session=True,  # Ctrl-C reaches the runtime only; it stops us in order
+            )
+        finally:
+            out.close()
+        self.started_at = time.monotonic()
+        self.next_start = None
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def terminate(self, grace: float = STOP_GRACE) -> None:
+        p = self.popen
+        if p is None or p.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p.pid, signal.SIGCONT)  # a paused node must be able to exit
+            p.terminate()
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait(5)
+
+
+class Runtime:
+    """Runs one resolved application (see the module docstring)."""
+
+    def __init__(
+        self,
+        plan: RunPlan,
+        workdir: Path,
+        *,
+        output_dir: Path | None = None,
+        storage_dir: Path | None = None,
+        instance_id: str | None = None,
+        region: str | None = None,
+        pace: float = 1.0,
+        loop: bool = False,
+        max_frames: int = 0,
+        mjpeg_port: int | None = 0,
+        mp4: bool = True,
+        owner_file: Path | None = None,
+        model_cache: Path | None = None,
+        isolation: str | None = None,
+        restart_on_start_failure: bool = True,
+        model_threads: int | None = None,
+        credentials: dict | None = None,
+    ) -> None:
+        self.plan = plan
+        self.instance_id = instance_id or f"applicationInstance-{uuid.uuid4().hex[:24]}"
+        self.workdir = Path(workdir).resolve()
+        self.output_dir = Path(output_dir or self.workdir / "output").resolve()
+        self.logs_dir = self.output_dir / "logs"
+        self.storage_dir = Path(storage_dir or self.workdir / "storage").resolve()
+        self.region = (
+            region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        ) or "us-east-1"
+        self.pace, self.loop, self.max_frames = pace, loop, max_frames
+        self.mjpeg_port, self.mp4 = mjpeg_port, mp4
+        self.owner_file = owner_file
+        self.model_cache = model_cache
+        self.isolation = isolation
+        self.restart_on_start_failure = restart_on_start_failure
+        self.model_threads = model_threads
+        self.credentials = credentials
+        self.rings: dict[str, ringmod.FrameRing] = {}
+        self.camera_rings: dict[str, str] = {}  # stream id -> ring name
+        self.output_rings: dict[tuple[str, str], str] = {}  # (code node, port) -> ring
+        self.procs: dict[str, _Proc] = {}
+        self.models: dict[str, Any] = {}  # node -> ModelServer
+        self.states: dict[str, NodeStatus] = {}
+        self.notes: list[str] = []
+        self.start_failures: dict[str, str] = {}
+        self._forwarders: list[PortForwarder] = []
+        self._creds: CredentialsEndpoint | None = None
+        self._logs = LogShipper()
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._monitor: threading.Thread | None = None
+        self._fps: dict[str, tuple[float, int]] = {}
+        self._held: dict[str, bool] = {}  # stream -> paused until its readers are there
+        self._held_since = time.monotonic()
+        self.started = False
+
+    # -- start ----------------------------------------------------------------------------
+
+    def start(self) -> Runtime:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        self.started = True
+        return self
+
+    def _start(self) -> None:
+        ringmod.sweep()
+        for d in (self.workdir, self.output_dir, self.logs_dir, self.storage_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        for c in self.plan.codes:
+            self.states[c.node] = NodeStatus(c.node, "code")
+        for m in self.plan.models:
+            self.states[m.node] = NodeStatus(m.node, "model")
+        for cam in self.plan.cameras:
+            self.states[cam.stream] = NodeStatus(cam.stream, "camera")
+        for s in self.plan.sinks:
+            self.states[s.node] = NodeStatus(s.node, "sink")
+        if self.plan.codes and self.isolation is None:
+            self.isolation = sandbox.available()
+            if self.isolation is None:
+                raise RunError(
+                    "code nodes need a private mount namespace (for /panorama and "
+                    "/opt/aws/panorama) and none is available here",
+                    "run as root (as the appliance does), or install bubblewrap (bwrap)",
+                )
+        prepared = {c.node: self._prepare_code(c) for c in self.plan.codes}
+        self._start_models()
+        self._make_rings()
+        for cam in self.plan.cameras:
+            self._start_camera(cam)
+        self._start_sink()
+        self._creds = CredentialsEndpoint(self.credentials)
+        for node, container, host in self.plan.routing:
+            try:
+                self._forwarders.append(PortForwarder(host, container))
+            except OSError as exc:
+                raise RunError(
+                    f"code node {node!r}: cannot open device port {host}: {exc}",
+                    "choose another hostPort in the overrides' networkRoutingRules",
+                    node,
+                ) from None
+        for c in self.plan.codes:
+            self._start_code(c, prepared[c.node])
+        self._monitor = threading.Thread(target=self._watch, name="runtime-monitor", daemon=True)
+        self._monitor.start()
+
+    def _prepare_code(self, c: CodePlan) -> code_mod.PreparedCode:
+        node_dir = self.workdir / "nodes" / c.node
+        prepared = code_mod.prepare(c, node_dir, self.workdir / "cache")
+        self.notes += [f"{c.node}: {n}" for n in prepared.notes]
+        return prepared
+
+    def _start_models(self) -> None:
+        from panoptes import models
+
+        for m in self.plan.models:
+            state = self.states[m.node]
+            try:
+                compiled = models.compile(m.archive, m.descriptor, cache_dir=self.model_cache)
+                server = models.ModelServer(
+                    compiled,
+                    name=f"{self.instance_id}-{m.node}",
+                    socket_dir=self.workdir,
+                    intra_op_threads=self.model_threads,
+                ).start()
+            except models.ModelError as exc:
+                state.status, state.detail = ERROR, str(exc)
+                raise RunError(
+                    f"model node {m.node!r}: {exc}",
+                    "check the model file and its descriptor.json (input name and shape)",
+                    m.node,
+                ) from None
+            except models.ModelServerError as exc:
+                state.status, state.detail = ERROR, str(exc)
+                raise RunError(f"model node {m.node!r}: {exc}", "", m.node) from None
+            self.models[m.node] = server
+            state.status, state.pid = RUNNING, server.pid
+            self._write_log(m.node, f"model server ready ({compiled.path.name})\n")
+
+    def _make_rings(self) -> None:
+        readers: dict[str, int] = {}
+        for c in self.plan.codes:
+            for streams in c.media_inputs.values():
+                for s in streams:
+                    readers[s] = readers.get(s, 0) + 1
+        for cam in self.plan.cameras:
+            # Each reader holds up to two slots; +2: the newest frame and the one written.
+            n = min(ringmod.MAX_SLOTS, 2 + 2 * max(1, readers.get(cam.stream, 0)) + 2)
+            r = ringmod.FrameRing.create(ringmod.segment_name(f"{cam.stream}"), FRAME_CAPACITY, n)
+            # Every camera waits for its readers: no frame of a file is played to
+            # nobody while the application imports and loads. onSignal cameras wait
+            # for signal(RESUME) as well.
+            r.control = ringmod.CTL_PAUSE
+            self._held[cam.stream] = cam.launch != "onSignal"
+            self.rings[r.name] = r
+            self.camera_rings[cam.stream] = r.name
+        for c in self.plan.codes:
+            for port, sinks in c.media_outputs.items():
+                if not sinks:
+                    continue
+                tiles = max(1, sum(len(v) for v in c.media_inputs.values()))
+                name = ringmod.segment_name(f"{c.node}.{port}")
+                r = ringmod.FrameRing.create(name, FRAME_CAPACITY, min(64, 2 * tiles + 6))
+                self.rings[r.name] = r
+                self.output_rings[(c.node, port)] = r.name
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _start_camera(self, cam: Any) -> None:
+        config = {
+            "ring": self.camera_rings[cam.stream],
+            "uri": cam.uri,
+            "name": cam.stream,
+            "pace": self.pace,
+            "loop": self.loop,
+            "max_frames": self.max_frames,
+        }
+        p = _Proc(
+            cam.stream,
+            "camera",
+            [sys.executable, "-m", "panoptes.media.source", json.dumps(config)],
+            self._child_env(),
+            self.logs_dir / f"{cam.stream}.log",
+        )
+        p.extra["launch"] = cam.launch
+        self.procs[cam.stream] = p
+        p.spawn()
+        self.states[cam.stream].pid = p.popen.pid if p.popen else None
+
+    def _start_sink(self) -> None:
+        if not self.plan.sinks:
+            return
+        rings = []
+        for s in self.plan.sinks:
+            for code_node, port in s.feeds:
+                name = self.output_rings.get((code_node, port))
+                if name:
+                    code = next(c for c in self.plan.codes if c.node == code_node)
+                    streams = max(1, sum(len(v) for v in code.media_inputs.values()))
+                    rings.append({"ring": name, "streams": streams})
+        fps = 30.0
+        node = self.plan.sinks[0].node
+        config = {
+            "rings": rings,
+            "mp4": str(self.output_dir / f"{node}.mp4") if self.mp4 else None,
+            "fps": fps,
+            "mjpeg": None if self.mjpeg_port is None else {"port": self.mjpeg_port},
+            "status_file": str(self.workdir / "sink.json"),
+            "owner_file": str(self.owner_file) if self.owner_file else None,
+            "owner_id": self.instance_id,
+        }
+        p = _Proc(
+            node,
+            "sink",
+            [sys.executable, "-m", "panoptes.media.sink", json.dumps(config)],
+            self._child_env(),
+            self.logs_dir / f"{node}.log",
+        )
+        p.extra["config"] = config
+        self.procs[node] = p
+        p.spawn()
+        self.states[node].status, self.states[node].pid = RUNNING, p.popen.pid
+
+    def _code_env(self, c: CodePlan, node_dir: Path, shim_dir: Path) -> dict[str, str]:
+        env = self._child_env()
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                  "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                  "AWS_CONTAINER_AUTHORIZATION_TOKEN", "VIRTUAL_ENV"):  # fmt: skip
+            env.pop(k, None)
+        sdk_home = str(Path(__import__("panoramasdk").__file__).resolve().parents[1])
+        env.update(
+            {
+                rt_client.ENV_NODE: c.node,
+                rt_client.ENV_ADDR: str(node_dir),
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "AppGraph_Uid": self.instance_id,
+                # The application role's credentials, like the appliance's container.
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI": self._creds.url if self._creds else "",
+                "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+                "AWS_CONFIG_FILE": "/dev/null",
+                "PATH": f"{shim_dir}:{env.get('PATH', '/usr/bin:/bin')}",
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (sdk_home, env.get("PYTHONPATH", "")) if p
+                ),
+                # Two cores are shared by decode, inference and the app: keep math
+                # libraries in the app from spinning a pool per core.
+                "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
+            }
+        )
+        return env
+
+    def _start_code(self, c: CodePlan, prepared: code_mod.PreparedCode) -> None:
+        node_dir = self.workdir / "nodes" / c.node
+        inputs: dict[str, Any] = {}
+        for port, (ptype, value) in c.parameters.items():
+            inputs[port] = {"type": ptype, "value": value}
+        for port, streams in c.media_inputs.items():
+            cams = {cam.stream: cam for cam in self.plan.cameras}
+            inputs[port] = {
+                "type": "media",
+                "rings": [
+                    {"ring": self.camera_rings[s], "stream": s, "uri": cams[s].uri} for s in streams
+                ],
+            }
+        outputs = {
+            port: {"type": "media", "ring": self.output_rings.get((c.node, port))}
+            for port in c.media_outputs
+        }
+        models = {m: str(s.address) for m, s in self.models.items()}
+        rt_client.write(node_dir, c.node, inputs, outputs, models)
+        app_logs = node_dir / "logs"
+        storage = self.storage_dir / c.node
+        app_logs.mkdir(parents=True, exist_ok=True)
+        storage.mkdir(parents=True, exist_ok=True)
+        self._logs.add(app_logs, self.logs_dir / f"{c.node}.log")
+        binds = [
+            (str(prepared.root), "/panorama"),
+            (str(app_logs), "/opt/aws/panorama/logs"),
+            (str(storage), "/opt/aws/panorama/storage"),
+        ]
+        assert self.isolation is not None
+        argv = sandbox.command(self.isolation, binds, prepared.argv)
+        p = _Proc(
+            c.node,
+            "code",
+            argv,
+            self._code_env(c, node_dir, prepared.shim_dir),
+            self.logs_dir / "console_output.log",
+        )
+        p.extra["node_dir"] = node_dir
+        self.procs[c.node] = p
+        self._spawn_code(p)
+
+    def _spawn_code(self, p: _Proc) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (p.extra["node_dir"] / rt_client.STARTED).unlink()
+        p.spawn(cwd="/")
+        st = self.states[p.name]
+        st.status, st.pid, st.detail = RUNNING, p.popen.pid if p.popen else None, ""
+
+    # -- supervision ----------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.2):
+            try:
+                with self._lock:
+                    self._check()
+                self._logs.ship()
+            except Exception:  # the monitor must never die silently
+                log.exception("runtime monitor")
+
+    def _check(self) -> None:
+        now = time.monotonic()
+        for p in list(self.procs.values()):
+            st = self.states[p.name]
+            if p.next_start is not None:
+                if now >= p.next_start and not self._stop.is_set():
+                    st.restarts += 1
+                    if p.role == "code":
+                        self._spawn_code(p)
+                    else:
+                        p.spawn()
+                        st.pid = p.popen.pid if p.popen else None
+                continue
+            if p.popen is None or p.finished or p.alive():
+                if p.alive() and p.backoff > BACKOFF_MIN and now - p.started_at > STABLE_AFTER:
+                    p.backoff = BACKOFF_MIN
+                continue
+            code = p.popen.returncode
+            if p.role == "camera":
+                self._camera_exited(p, st, code)
+            elif p.role == "code":
+                self._code_exited(p, st, code)
+            else:
+                st.status, st.detail = ERROR, f"exited with code {code}"
+                self._schedule(p)
+        self._release_cameras()
+        for m, server in self.models.items():
+            if not server.is_alive():
+                self.states[m].status, self.states[m].detail = ERROR, "model server exited"
+        for stream, name in self.camera_rings.items():
+            st, r = self.states[stream], self.rings[name]
+            if st.status in (RUNNING, PAUSED, NOT_AVAILABLE) and self.procs[stream].alive():
+                state = r.state
+                st.status = {ringmod.RUNNING: RUNNING, ringmod.PAUSED: PAUSED}.get(
+                    state, PAUSED if r.control == ringmod.CTL_PAUSE else NOT_AVAILABLE
+                )
+            self._rate(stream, r.latest_seq)
+        sink = self._sink_status()
+        for s in self.plan.sinks:
+            self._rate(s.node, sink.get("frames", 0))
+
+    def _readers_ready(self, stream: str) -> bool:
+        consumers = [
+            c for c in self.plan.codes if any(stream in v for v in c.media_inputs.values())
+        ]
+        info = self.rings[self.camera_rings[stream]].info()
+        live = [x for x in info["readers"] if ringmod._alive(x["pid"])]
+        return len(live) >= len(consumers)
+
+    def _release_cameras(self) -> None:
+        waited = time.monotonic() - self._held_since
+        for stream, held in self._held.items():
+            if held and (self._readers_ready(stream) or waited > READER_WAIT):
+                self._held[stream] = False
+                self.rings[self.camera_rings[stream]].control = ringmod.CTL_RUN
+
+    def _rate(self, key: str, count: int) -> None:
+        now = time.monotonic()
+        t0, c0 = self._fps.get(key, (now, count))
+        st = self.states[key]
+        st.frames = count
+        if now - t0 >= 1.0:
+            st.fps = (count - c0) / (now - t0)
+            self._fps[key] = (now, count)
+        elif key not in self._fps:
+            self._fps[key] = (now, count)
+
+    def _schedule(self, p: _Proc) -> None:
+        p.next_start = time.monotonic() + p.backoff
+        p.backoff = min(p.backoff * 2, BACKOFF_MAX)
+
+    def _camera_exited(self, p: _Proc, st: NodeStatus, code: int) -> None:
+        r = self.rings[self.camera_rings[p.name]]
+        if code == 0 and r.state == ringmod.ENDED:
+            p.finished = True
+            st.status, st.detail = NOT_AVAILABLE, "stream ended"
+            return
+        st.status = ERROR
+        st.detail = f"source exited with code {code}: {self._tail(p.log_path, 1)}"
+        if code == 2:  # could not open a file: retrying will not help
+            p.finished = True
+            r.state = ringmod.FAILED
+            return
+        self._schedule(p)
+
+    def _code_exited(self, p: _Proc, st: NodeStatus, code: int) -> None:
+        started = (p.extra["node_dir"] / rt_client.STARTED).exists()
+        st.errors += 1
+        st.status = ERROR
+        if code == sandbox.EXIT_NO_NAMESPACE:
+            st.detail = self._tail(p.log_path, 1)
+            p.finished = True
+            self.start_failures[p.name] = st.detail
+            return
+        st.detail = f"exited with code {code}" + ("" if started else " before it started")
+        self._write_log(p.name, f"panoptes: application process {st.detail}\n")
+        if not started:
+            self.start_failures[p.name] = st.detail
+            if not self.restart_on_start_failure:
+                p.finished = True
+                return
+        self._schedule(p)
+
+    def _sink_status(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.workdir / "sink.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    @staticmethod
+    def _tail(path: Path, lines: int = 20) -> str:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def _write_log(self, stream: str, text: str) -> None:
+        with (self.logs_dir / f"{stream}.log").open("a") as f:
+            f.write(text)
+
+    # -- public API -----------------------------------------------------------------------
+
+    def status(self) -> dict[str, NodeStatus]:
+        with self._lock:
+            return {k: NodeStatus(**v.__dict__) for k, v in self.states.items()}
+
+    @property
+    def output_url(self) -> str | None:
+        return self._sink_status().get("url")
+
+    @property
+    def output_frames(self) -> int:
+        return int(self._sink_status().get("frames", 0))
+
+    def signal(self, node: str, sig: Signal) -> None:
+        """PAUSE/RESUME a camera stream (or every stream of a camera node) or a code node."""
+        with self._lock:
+            streams = [c.stream for c in self.plan.cameras if node in (c.stream, c.node)]
+            if streams:
+                for s in streams:
+                    self._held[s] = False
+                    r = self.rings[self.camera_rings[s]]
+                    r.control = ringmod.CTL_PAUSE if sig is Signal.PAUSE else ringmod.CTL_RUN
+                return
+            p = self.procs.get(node)
+            if p is None or p.role != "code":
+                raise KeyError(f"no camera or code node named {node!r}")
+            if p.alive() and p.popen is not None:
+                os.killpg(p.popen.pid, signal.SIGSTOP if sig is Signal.PAUSE else signal.SIGCONT)
+                self.states[node].status = PAUSED if sig is Signal.PAUSE else RUNNING
+
+    def app_log(self, node: str | None = None) -> str:
+        """The console_output stream, or a node's stream."""
+        self._logs.ship()
+        return self._tail(self.logs_dir / f"{node or 'console_output'}.log", 10_000)
+
+    def finished(self) -> bool:
+        """True when every source is done and every frame was consumed downstream."""
+        with self._lock:
+            for stream, name in self.camera_rings.items():
+                r = self.rings[name]
+                if self._held.get(stream) or (
+                    self.procs[stream].alive() and not self._readers_ready(stream)
+                ):
+                    return False  # its applications have not asked for frames yet
+                if r.control == ringmod.CTL_PAUSE and r.latest_seq == 0:
+                    continue  # an onSignal camera nobody started
+                if r.state not in (ringmod.ENDED, ringmod.FAILED) and self.procs[stream].alive():
+                    return False
+            for c in self.plan.codes:
+                if self.procs[c.node].alive() and not self._consumed(c):
+                    return False
+            return all(self._consumed_ring(self.rings[n]) for n in self.output_rings.values())
+
+    def _consumed(self, c: CodePlan) -> bool:
+        for streams in c.media_inputs.values():
+            for s in streams:
+                if not self._consumed_ring(self.rings[self.camera_rings[s]]):
+                    return False
+        return True
+
+    @staticmethod
+    def _consumed_ring(r: ringmod.FrameRing) -> bool:
+        info = r.info()
+        latest = info["latest_seq"]
+        readers = [x for x in info["readers"] if ringmod._alive(x["pid"])]
+        return all(x["last_seq"] >= latest for x in readers)
+
+    def wait_finished(self, timeout: float | None = None, settle: float = 1.0) -> bool:
+        """Wait until ``finished()`` holds for ``settle`` seconds (the app's last put)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        since = None
+        while deadline is None or time.monotonic() < deadline:
+            if self.finished():
+                since = since or time.monotonic()
+                if time.monotonic() - since >= settle:
+                    return True
+            else:
+                since = None
+            if self.start_failures and not self.restart_on_start_failure:
+                return False
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        """Stop everything in order: apps, sources, then let the sink finish its file."""
+        self._stop.set()
+        if self._monitor is not None:
+            self._monitor.join(5)
+        with self._lock:
+            for role in ("code", "camera", "sink"):
+                for p in self.procs.values():
+                    if p.role == role:
+                        p.next_start = None
+                        p.terminate(grace=15.0 if role == "sink" else STOP_GRACE)
+                        st = self.states.get(p.name)
+                        if st is not None and st.status != ERROR:
+                            st.status = NOT_AVAILABLE
+            for node, server in self.models.items():
+                server.stop()
+                self.states[node].status = NOT_AVAILABLE
+            self.models.clear()
+            for r in self.rings.values():
+                r.destroy()
+            self.rings.clear()
+            for f in self._forwarders:
+                f.close()
+            self._forwarders.clear()
+            if self._creds is not None:
+                self._creds.close()
+                self._creds = None
+            self._logs.ship()
+
+    def __enter__(self) -> Runtime:
+        return self if self.started else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

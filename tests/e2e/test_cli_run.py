@@ -1,0 +1,136 @@
+"""`panoptes app run` on a project made with the project commands, as a developer would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import appkit
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from panoptes.cli.app import app_cli
+from panoptes.cli.run import run
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+APP = """
+import panoramasdk
+
+class Application(panoramasdk.node):
+    def __init__(self):
+        self.greeting = self.inputs.greeting.get()
+        {extra}
+
+    def run(self):
+        while True:
+            streams = self.inputs.video_in.get()
+            for s in streams:
+                s.add_label(self.greeting, 0.1, 0.2)
+            self.outputs.video_out.put(streams)
+
+Application().run()
+"""
+
+
+def _cli() -> typer.Typer:
+    cli = typer.Typer()
+    cli.command("run")(run)
+    cli.command("noop")(lambda: None)  # a group, as `panoptes app` mounts it
+    return cli
+
+
+def _project(tmp_path: Path, extra: str = "") -> Path:
+    runner = CliRunner()
+    for args in (
+        ["init-project", "--name", "proj", "--parent-dir", str(tmp_path)],
+        ["create-package", "--name", "CODE", "--project-dir", str(tmp_path / "proj")],
+        ["add-panorama-package", "--type", "camera", "--name", "camera_node",
+         "--project-dir", str(tmp_path / "proj")],
+        ["add-panorama-package", "--type", "data_sink", "--name", "output_node",
+         "--project-dir", str(tmp_path / "proj")],
+    ):  # fmt: skip
+        result = runner.invoke(app_cli, args)
+        assert result.exit_code == 0, result.output
+    project = tmp_path / "proj"
+    pkg = project / "packages" / "123456789012-CODE-1.0"
+    (pkg / "src").mkdir(exist_ok=True)
+    (pkg / "src" / "application.py").write_text(APP.format(extra=extra))
+    desc = json.loads((pkg / "descriptor.json").read_text())
+    desc["runtimeDescriptor"]["entry"]["name"] = "/panorama/application.py"
+    (pkg / "descriptor.json").write_text(json.dumps(desc))
+    doc = json.loads((pkg / "package.json").read_text())
+    doc["nodePackage"]["interfaces"] = [
+        {
+            "name": "interface",
+            "category": "business_logic",
+            "asset": "code_asset",
+            "inputs": [
+                {"name": "video_in", "type": "media"},
+                {"name": "greeting", "type": "string"},
+            ],
+            "outputs": [{"name": "video_out", "type": "media"}],
+        }
+    ]
+    (pkg / "package.json").write_text(json.dumps(doc))
+    graph_path = project / "graphs" / "proj" / "graph.json"
+    graph = json.loads(graph_path.read_text())
+    g = graph["nodeGraph"]
+    g["nodes"] += [
+        {"name": "code_node", "interface": "123456789012::CODE.interface"},
+        {"name": "greeting", "interface": "string", "value": "hello", "overridable": True},
+    ]
+    g["edges"] += [
+        {"producer": "camera_node.video_out", "consumer": "code_node.video_in"},
+        {"producer": "code_node.video_out", "consumer": "output_node.video_in"},
+        {"producer": "greeting", "consumer": "code_node.greeting"},
+    ]
+    g["packages"] = [p for p in g["packages"] if p["name"] != "123456789012::MODEL"]
+    graph_path.write_text(json.dumps(graph))
+    return project
+
+
+def test_app_run_on_a_new_project(tmp_path, clip):
+    project = _project(tmp_path)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        _cli(),
+        ["run", "--project-dir", str(project), "--camera", f"camera_node={clip}",
+         "--param", "greeting=bonjour", "--output-dir", str(out), "--max-frames", "20"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    frames = appkit.read_frames(out / "output_node.mp4")
+    assert 5 <= len(frames) <= 20
+    assert (out / "logs" / "console_output.log").exists()
+    assert (out / "logs" / "camera_node.log").exists()
+
+
+def test_placeholder_camera_without_camera_flag(tmp_path):
+    project = _project(tmp_path)
+    result = CliRunner().invoke(_cli(), ["run", "--project-dir", str(project)])
+    assert result.exit_code == 1
+    assert "'camera_node'" in result.output and "--camera camera_node=" in result.output
+
+
+def test_app_raising_in_init_exits_with_its_traceback(tmp_path, clip):
+    project = _project(tmp_path, extra="raise ValueError('bad configuration in init')")
+    result = CliRunner().invoke(
+        _cli(),
+        ["run", "--project-dir", str(project), "--camera", f"camera_node={clip}",
+         "--output-dir", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "ValueError: bad configuration in init" in result.output
+    assert "code_node" in result.output
+
+
+def test_missing_video_file_names_the_camera(tmp_path):
+    project = _project(tmp_path)
+    result = CliRunner().invoke(
+        _cli(),
+        ["run", "--project-dir", str(project), "--camera", "camera_node=/nope/missing.mp4",
+         "--output-dir", str(tmp_path / "out"), "--timeout", "20"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "'camera_node'" in result.output and "missing.mp4" in result.output

@@ -1,0 +1,124 @@
+"""panoramasdk against hand-made runtime state: rings, a model server, a node config."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import numpy as np
+import onnx
+import pytest
+
+import model_nets as nets
+import panoramasdk
+from panoptes.media import FrameRing, RingReader, RingWriter, segment_name
+from panoptes.models import ModelServer
+from panoptes.runtime import client as rt_client
+
+
+@pytest.fixture
+def bound(tmp_path, monkeypatch):
+    cam = FrameRing.create(segment_name(f"cam-{uuid.uuid4().hex[:6]}"), 64 * 48 * 3, 6)
+    out = FrameRing.create(segment_name(f"out-{uuid.uuid4().hex[:6]}"), 64 * 48 * 3, 6)
+    model = tmp_path / "m.onnx"
+    onnx.save(nets.onnx_classifier(), model)
+    with ModelServer(model, name=f"sdk-{uuid.uuid4().hex[:6]}", intra_op_threads=1) as server:
+        rt_client.write(
+            tmp_path / "node",
+            "code_node",
+            {
+                "video_in": {"type": "media", "rings": [{"ring": cam.name, "stream": "cam"}]},
+                "n": {"type": "int32", "value": 3},
+                "on": {"type": "boolean", "value": False},
+            },
+            {"video_out": {"type": "media", "ring": out.name}},
+            {"model_node": str(server.address)},
+        )
+        monkeypatch.setenv(rt_client.ENV_NODE, "code_node")
+        monkeypatch.setenv(rt_client.ENV_ADDR, str(tmp_path / "node"))
+        yield cam, out
+    cam.destroy()
+    out.destroy()
+
+
+def _frame(value: int) -> np.ndarray:
+    return np.full((48, 64, 3), value, np.uint8)
+
+
+def test_node_without_runtime_raises(monkeypatch):
+    monkeypatch.delenv(rt_client.ENV_NODE, raising=False)
+    with pytest.raises(RuntimeError, match="panoptes app run"):
+        panoramasdk.node()
+
+
+def test_ports_parameters_media_and_put(bound):
+    cam, out = bound
+
+    class App(panoramasdk.node):
+        def __init__(self):  # never calls super().__init__()
+            self.n = self.inputs.n.get()
+
+    app = App()
+    assert app.n == 3 and app.inputs.on.get() is False
+    with pytest.raises(TimeoutError):
+        app.inputs.video_in.get(timeout=0.05)
+    RingWriter(cam).write(_frame(10), extra={"stream_id": "cam", "uri": "file.mp4"})
+    (m,) = app.inputs.video_in.get(timeout=1)
+    assert m.image.shape == (48, 64, 3) and m.image.dtype == np.uint8 and not m.is_cached
+    assert m.stream_id == "cam" and m.stream_uri == "file.mp4" and len(m.time_stamp) == 2
+    m.image[:] = 99  # private to this reader: the ring's frame is untouched
+    other = RingReader(FrameRing.attach(cam.name))
+    assert other.take().image.max() == 10
+    m.add_label("hi", 0.1, 0.2)
+    m.add_rect(0.1, 0.1, 0.5, 0.5)
+    app.outputs.video_out.put([m])
+    got = RingReader(FrameRing.attach(out.name)).take_all()
+    assert got[0].image.max() == 99
+    assert got[0].extra["ann"] == [["label", "hi", 0.1, 0.2], ["rect", 0.1, 0.1, 0.5, 0.5]]
+    with pytest.raises(ValueError):
+        app.outputs.video_out.put([])
+
+
+def test_slow_reader_gets_the_newest_frame(bound):
+    cam, _ = bound
+    node = panoramasdk.node()
+    w = RingWriter(cam)
+    for v in range(1, 20):
+        w.write(_frame(v))
+    (m,) = node.inputs.video_in.get(timeout=1)
+    assert m.image.max() == 19
+
+
+def test_call_orders_inputs_and_unknown_model(bound):
+    node = panoramasdk.node()
+    x = np.random.default_rng(0).random((1, 3, 32, 32), np.float32)
+    a = node.call({"data": x}, "model_node")
+    b = node.call("model_node", {"data": x})
+    c = node.call("model_node", x)
+    assert isinstance(a, tuple) and [o.shape for o in a] == [(1, 10), (1, 10)]
+    for o1, o2, o3 in zip(a, b, c, strict=True):
+        np.testing.assert_allclose(o1, o2)
+        np.testing.assert_allclose(o1, o3)
+    with pytest.raises(KeyError):
+        node.call({"data": x}, "no_such_model")
+
+
+def test_other_threads_run_while_call_waits(bound):
+    node = panoramasdk.node()
+    x = np.random.default_rng(0).random((1, 3, 32, 32), np.float32)
+    ticks = []
+    stop = threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.001)
+
+    t = threading.Thread(target=tick)
+    t.start()
+    for _ in range(50):
+        node.call({"data": x}, "model_node")
+    stop.set()
+    t.join()
+    assert len(ticks) > 5
