@@ -38,6 +38,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "cloud"))
+sys.path.insert(0, str(ROOT / "tests"))  # pg_support
 
 DEVICES = 100
 INSTANCES = 1_000
@@ -193,9 +194,10 @@ def raw_body(stack: Any, path: str) -> str:
 
 
 def run(kind: str, requests: int, threads: int) -> list[tuple[str, dict, dict, float, float]]:
-    from api_helpers import free_port, fresh_pg_database, running_stack
+    from api_helpers import free_port, running_stack
 
     from panoptes.cloud.services.quotas import Limits as Quotas
+    from pg_support import fresh_pg_database
 
     quotas = replace(Quotas(), devices=DEVICES + 10, application_instances_per_device=20)
     results = []
@@ -273,7 +275,7 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgresql")
     args = parser.parse_args()
 
-    from api_helpers import pg_available
+    from pg_support import pg_available
 
     print(
         f"{DEVICES} devices, {INSTANCES} application instances; {args.requests} requests "

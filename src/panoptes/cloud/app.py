@@ -23,7 +23,7 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from panoptes.cloud.backend import CredentialStore, ServiceBackend
+from panoptes.cloud.backend import CredentialStore, ServiceBackend, runs_inline
 from panoptes.cloud.context import RequestContext
 from panoptes.cloud.errors import InternalError, ServiceError, Throttled, ValidationError
 from panoptes.cloud.protocol.intake import BodyTooLarge, read_body
@@ -125,7 +125,10 @@ class _Front:
                 request_id=request_id,
             )
             operation, params = protocol.parse(wire)
-            result = await run_in_threadpool(backend.handle, operation.name, ctx, params)
+            if runs_inline(backend, operation.name):
+                result = backend.handle(operation.name, ctx, params)
+            else:
+                result = await run_in_threadpool(backend.handle, operation.name, ctx, params)
             response = protocol.serialize(operation, result or {}, request_id)
         except AuthFailure as exc:
             response = self._error(exc.for_service(service), protocol, request_id, wire)

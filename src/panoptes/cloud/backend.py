@@ -37,6 +37,17 @@ class ServiceBackend(Protocol):
         ...
 
 
+def runs_inline(backend: ServiceBackend, operation: str) -> bool:
+    """Whether ``operation`` may run on the event loop instead of a worker thread.
+
+    A backend opts in with ``inline_operations``: short reads of bounded size (one
+    resource, or one page paged in SQL) that take no locks. They are answered
+    without the thread hand-off, which costs more than such a read itself; anything
+    that may take long (writes, listings loaded whole) stays in the thread pool.
+    """
+    return operation in getattr(backend, "inline_operations", ())
+
+
 @dataclass
 class StaticCredentials:
     """A fixed set of keys, for tests and for seeding the admin key."""

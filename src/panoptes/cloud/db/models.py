@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -148,6 +149,8 @@ class ProvisioningCredential(Base):
 
 class DeviceJob(Base):
     __tablename__ = "device_jobs"
+    # A device's latest job (DescribeDevice, ListDevices) without scanning every job.
+    __table_args__ = (Index("ix_device_jobs_device_created", "device_id", "created", "id"),)
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(12), index=True)
@@ -288,6 +291,10 @@ class PackageImportJob(Base):
 
 class ApplicationInstance(Base):
     __tablename__ = "application_instances"
+    # ListApplicationInstances pages an account's instances newest first in SQL.
+    __table_args__ = (
+        Index("ix_application_instances_account_created", "account_id", "created", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(12), index=True)

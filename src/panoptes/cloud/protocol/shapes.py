@@ -11,6 +11,7 @@ import base64
 import binascii
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -290,31 +291,86 @@ def timestamp_to_wire(value: Any, fmt: str) -> Any:
 
 def to_json(shape: Shape, value: Any, default_ts: str = "unixTimestamp") -> Any:
     """Python -> JSON-ready value per ``shape`` (body members only for structures)."""
+    return _encoder(shape, default_ts)(value)
+
+
+#: Encoders built once per (shape, default timestamp format): a response walks the
+#: same shapes on every request; the walk's decisions (which members, wire names,
+#: formats) are made once. Keyed by identity: botocore hands out the same Shape
+#: objects for a loaded model, and the entry keeps its shape alive.
+_ENCODERS: dict[tuple[int, str], tuple[Shape, Callable[[Any], Any]]] = {}
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _encoder(shape: Shape, default_ts: str) -> Callable[[Any], Any]:
+    key = (id(shape), default_ts)
+    hit = _ENCODERS.get(key)
+    if hit is not None and hit[0] is shape:
+        return hit[1]
+    encode = _build_encoder(shape, default_ts)
+    _ENCODERS[key] = (shape, encode)
+    return encode
+
+
+def _build_encoder(shape: Shape, default_ts: str) -> Callable[[Any], Any]:
     kind = shape.type_name
     if kind == "structure":
-        out = {}
-        for name, member in shape.members.items():
-            if "location" in member.serialization or value.get(name) is None:
-                continue
-            wire = member.serialization.get("name", name)
-            out[wire] = to_json(member, value[name], default_ts)
-        return out
+        fields: list[tuple[str, str, Callable[[Any], Any]]] | None = None
+
+        def structure(value: Any) -> dict[str, Any]:
+            nonlocal fields
+            if fields is None:  # resolved on first use: shapes may be recursive
+                fields = [
+                    (name, member.serialization.get("name", name), _encoder(member, default_ts))
+                    for name, member in shape.members.items()
+                    if "location" not in member.serialization
+                ]
+            out = {}
+            for name, wire, encode in fields:
+                item = value.get(name)
+                if item is not None:
+                    out[wire] = encode(item)
+            return out
+
+        return structure
     if kind == "list":
-        return [to_json(shape.member, v, default_ts) for v in value]
+        member = shape.member
+
+        def sequence(value: Any) -> list[Any]:
+            encode = _encoder(member, default_ts)
+            if encode is _identity:
+                return list(value)
+            return [encode(v) for v in value]
+
+        return sequence
     if kind == "map":
-        return {str(k): to_json(shape.value, v, default_ts) for k, v in value.items()}
+        target = shape.value
+
+        def mapping(value: Any) -> dict[str, Any]:
+            encode = _encoder(target, default_ts)
+            return {str(k): encode(v) for k, v in value.items()}
+
+        return mapping
     if kind == "timestamp":
-        return timestamp_to_wire(value, shape.serialization.get("timestampFormat", default_ts))
+        fmt = shape.serialization.get("timestampFormat", default_ts)
+        return lambda value: timestamp_to_wire(value, fmt)
     if kind == "blob":
-        raw = value.encode() if isinstance(value, str) else bytes(value)
-        return base64.b64encode(raw).decode("ascii")
+
+        def blob(value: Any) -> str:
+            raw = value.encode() if isinstance(value, str) else bytes(value)
+            return base64.b64encode(raw).decode("ascii")
+
+        return blob
     if kind in ("integer", "long"):
-        return int(value)
+        return int
     if kind in ("float", "double"):
-        return float(value)
+        return float
     if kind == "boolean":
-        return bool(value)
-    return value
+        return bool
+    return _identity
 
 
 def to_text(shape: Shape, value: Any, default_ts: str = "iso8601") -> str:

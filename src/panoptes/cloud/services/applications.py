@@ -12,12 +12,13 @@ the old one running.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 
 from panoptes.cloud.db.models import ApplicationInstance, DeploymentCounter, Device, NodeInstance
 from panoptes.cloud.errors import QuotaExceeded, ResourceNotFound, ValidationError
@@ -25,15 +26,18 @@ from panoptes.cloud.services import states
 from panoptes.cloud.services.catalog import RegisteredPackages
 from panoptes.cloud.services.common import (
     Call,
-    Page,
     invalid,
     iso,
     lock_account,
+    make_token,
+    max_results_of,
     new_id,
     paginate,
+    resume_key,
     set_tags,
     sha256_hex,
     tags_of,
+    tags_of_many,
 )
 from panoptes.cloud.services.packages import node_id
 from panoptes.spec import ManifestError, PackageRef, ResolvedApplication, resolve
@@ -337,8 +341,8 @@ def create_application_instance(call: Call, p: dict[str, Any]) -> dict[str, Any]
 # --- reading --------------------------------------------------------------------------
 
 
-def _summary(call: Call, row: ApplicationInstance) -> dict[str, Any]:
-    device = call.session.get(Device, row.device_id)
+def _summary(call: Call, row: Any, device_name: str | None, tags: dict[str, str]) -> dict[str, Any]:
+    """A listing's entry; ``row`` is an ApplicationInstance or a row of its columns."""
     out: dict[str, Any] = {
         "ApplicationInstanceId": row.id,
         "Arn": call.arn("applicationInstance", row.id),
@@ -347,10 +351,10 @@ def _summary(call: Call, row: ApplicationInstance) -> dict[str, Any]:
         "HealthStatus": row.health_status,
         "RuntimeContextStates": _contexts(row),
         "Status": row.status,
-        "Tags": tags_of(call.session, call.arn("applicationInstance", row.id)),
+        "Tags": tags,
     }
-    if device is not None:
-        out["DefaultRuntimeContextDeviceName"] = device.name
+    if device_name is not None:
+        out["DefaultRuntimeContextDeviceName"] = device_name
     for key, value in (
         ("Name", row.name),
         ("Description", row.description),
@@ -370,7 +374,9 @@ def _contexts(row: ApplicationInstance) -> list[dict[str, Any]]:
 
 def describe_application_instance(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     row = get_instance(call, p["ApplicationInstanceId"])
-    out = _summary(call, row)
+    device = call.session.get(Device, row.device_id)
+    tags = tags_of(call.session, call.arn("applicationInstance", row.id))
+    out = _summary(call, row, device.name if device is not None else None, tags)
     out["LastUpdatedTime"] = row.updated
     if row.replaces_id:
         out["ApplicationInstanceIdToReplace"] = row.replaces_id
@@ -398,31 +404,78 @@ def describe_application_instance_details(call: Call, p: dict[str, Any]) -> dict
     return out
 
 
+#: What a listing shows of an instance: never its manifests and plan (large).
+_SUMMARY_COLUMNS = (
+    ApplicationInstance.id,
+    ApplicationInstance.created,
+    ApplicationInstance.device_id,
+    ApplicationInstance.health_status,
+    ApplicationInstance.runtime_context_states,
+    ApplicationInstance.status,
+    ApplicationInstance.name,
+    ApplicationInstance.description,
+    ApplicationInstance.status_description,
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _listing(by_device: bool, by_status: bool, resumed: bool, limit: int) -> Select:
+    """The page query for one shape of request (built once: values are bound)."""
+    ai = ApplicationInstance
+    query = (
+        select(*_SUMMARY_COLUMNS, Device.name.label("device_name"))
+        .outerjoin(Device, Device.id == ai.device_id)
+        .where(ai.account_id == bindparam("account"))
+        .order_by(ai.created.desc(), ai.id.desc())
+        .limit(limit)
+    )
+    if by_device:
+        query = query.where(ai.device_id == bindparam("device_id"))
+    if by_status:
+        query = query.where(ai.status.in_(bindparam("statuses", expanding=True)))
+    if resumed:
+        created, last_id = bindparam("last_created"), bindparam("last_id")
+        query = query.where(or_(ai.created < created, and_(ai.created == created, ai.id < last_id)))
+    return query
+
+
 def list_application_instances(call: Call, p: dict[str, Any]) -> dict[str, Any]:
-    # Page over the sort keys alone, then load the page's rows: a full row carries
-    # its manifests and plan, and an account may hold thousands of instances.
-    keys = select(ApplicationInstance.created, ApplicationInstance.id).where(
-        ApplicationInstance.account_id == call.account
-    )
-    if device_id := p.get("DeviceId"):
-        keys = keys.where(ApplicationInstance.device_id == device_id)
-    if status := p.get("StatusFilter"):
-        keys = keys.where(ApplicationInstance.status.in_(STATUS_FILTERS.get(status, (status,))))
+    # Newest first, paged by key in SQL (index: account_id, created, id): one query for
+    # the page with its devices' names, one for its tags, whatever the account holds.
+    device_id, status = p.get("DeviceId"), p.get("StatusFilter")
     scope = f"ListApplicationInstances|{device_id}|{status}"
-    page = paginate(
-        call.session.execute(keys).all(),
-        lambda r: (iso(r.created), r.id),
-        p,
-        scope,
-        descending=True,
-    )
-    ids = [k.id for k in page.items]
-    rows = call.session.scalars(
-        select(ApplicationInstance).where(ApplicationInstance.id.in_(ids))
-    ).all()
-    by_id = {r.id: r for r in rows}
-    page = Page([by_id[i] for i in ids], page.next_token)
-    return page.out("ApplicationInstances", lambda r: _summary(call, r))
+    max_results = max_results_of(p)
+    values: dict[str, Any] = {"account": call.account}
+    if device_id:
+        values["device_id"] = device_id
+    if status:
+        values["statuses"] = list(STATUS_FILTERS.get(status, (status,)))
+    last = resume_key(p, scope)
+    if last is not None:
+        values["last_created"], values["last_id"] = _instance_key(last)
+    query = _listing(bool(device_id), bool(status), last is not None, max_results + 1)
+    rows = call.session.execute(query, values).all()
+    page = rows[:max_results]
+    arns = {r.id: call.arn("applicationInstance", r.id) for r in page}
+    tags = tags_of_many(call.session, list(arns.values()))
+    out: dict[str, Any] = {
+        "ApplicationInstances": [_summary(call, r, r.device_name, tags[arns[r.id]]) for r in page]
+    }
+    if len(rows) > max_results:
+        out["NextToken"] = make_token((iso(page[-1].created), page[-1].id), scope)
+    return out
+
+
+def _instance_key(last: tuple[str, ...]) -> tuple[datetime, str]:
+    """(created, id) from a ListApplicationInstances token's key."""
+    try:
+        created_text, last_id = last
+        created = datetime.fromisoformat(created_text)
+    except ValueError:
+        raise invalid("NextToken", "is not a token this listing returned") from None
+    if created.tzinfo is None:
+        raise invalid("NextToken", "is not a token this listing returned")
+    return created, last_id
 
 
 def list_application_instance_dependencies(call: Call, p: dict[str, Any]) -> dict[str, Any]:

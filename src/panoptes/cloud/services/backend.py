@@ -3,7 +3,9 @@
 `handle` runs each operation in one database transaction: a ServiceError rolls it
 back and reaches the client as the model's error shape; anything else is logged
 (operation and request id only, never parameters: they may hold secrets) and
-answered as InternalServerException.
+answered as InternalServerException. Describe* and List* only read: they run
+outside a transaction in a session that refuses writes (Database.reading), which
+spares PostgreSQL a BEGIN and a COMMIT round trip per call.
 """
 
 from __future__ import annotations
@@ -76,6 +78,23 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
+#: Operations that only read: they run outside a transaction (Database.reading), which
+#: refuses any write they might attempt.
+READ_ONLY: frozenset[str] = frozenset(
+    name for name in OPERATIONS if name.startswith(("Describe", "List"))
+)
+
+
+#: Reads of one resource or one page (paged in SQL): quick, bounded, lock-free; the
+#: protocol layer runs them on the event loop (panoptes.cloud.backend.runs_inline).
+INLINE: frozenset[str] = frozenset(name for name in READ_ONLY if name.startswith("Describe")) | {
+    "ListApplicationInstances",
+    "ListApplicationInstanceDependencies",
+    "ListApplicationInstanceNodeInstances",
+    "ListTagsForResource",
+}
+
+
 class Services:
     """What operations reach besides their transaction: store, settings, keys, CA."""
 
@@ -96,6 +115,7 @@ class Services:
 
 class PanoramaBackend:
     service = "panorama"
+    inline_operations = INLINE
 
     def __init__(
         self, db: Database, store: ObjectStore, settings: Settings, secrets: Secrets | None = None
@@ -110,8 +130,9 @@ class PanoramaBackend:
         func = OPERATIONS.get(operation)
         if func is None:
             raise InternalError(f"operation {operation} is not implemented")
+        db = self.env.db
         try:
-            with self.env.db.transaction() as session:
+            with db.reading() if operation in READ_ONLY else db.transaction() as session:
                 return func(Call(session, ctx, self.env), params)
         except ServiceError:
             raise

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from panoptes.cloud.context import RequestContext
@@ -88,9 +88,26 @@ def lock_account(call: Call) -> None:
 # --- tags -----------------------------------------------------------------------------
 
 
+_TAGS_OF = select(Tag.key, Tag.value).where(Tag.resource_arn == bindparam("arn"))
+
+
 def tags_of(session: Session, resource_arn: str) -> dict[str, str]:
-    rows = session.scalars(select(Tag).where(Tag.resource_arn == resource_arn))
-    return {t.key: t.value for t in rows}
+    return {key: value for key, value in session.execute(_TAGS_OF, {"arn": resource_arn})}
+
+
+_TAGS_OF_MANY = select(Tag.resource_arn, Tag.key, Tag.value).where(
+    Tag.resource_arn.in_(bindparam("arns", expanding=True))
+)
+
+
+def tags_of_many(session: Session, resource_arns: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``tags_of`` for many resources in one query (a page of a listing)."""
+    out: dict[str, dict[str, str]] = {arn: {} for arn in resource_arns}
+    if resource_arns:
+        rows = session.execute(_TAGS_OF_MANY, {"arns": list(resource_arns)})
+        for resource_arn, key, value in rows:
+            out[resource_arn][key] = value
+    return out
 
 
 def set_tags(call: Call, resource_arn: str, tags: dict[str, str] | None) -> None:
@@ -150,11 +167,10 @@ def paginate(
     listing (operation + filters), so a token from another listing is refused.
     Resuming by key instead of by offset keeps pages stable while rows come and go.
     """
-    max_results = params.get("MaxResults") or DEFAULT_MAX_RESULTS
+    max_results = max_results_of(params)
     ordered = sorted(items, key=key, reverse=descending)
-    token = params.get("NextToken")
-    if token:
-        last = _decode_token(token, scope)
+    last = resume_key(params, scope)
+    if last is not None:
         if descending:
             ordered = [i for i in ordered if key(i) < last]
         else:
@@ -162,9 +178,24 @@ def paginate(
     page = ordered[:max_results]
     next_token = None
     if len(ordered) > max_results:
-        body = json.dumps({"k": list(key(page[-1])), "s": _scope_digest(scope)})
-        next_token = base64.urlsafe_b64encode(body.encode()).decode()
+        next_token = make_token(key(page[-1]), scope)
     return Page(page, next_token)
+
+
+def max_results_of(params: dict[str, Any]) -> int:
+    return params.get("MaxResults") or DEFAULT_MAX_RESULTS
+
+
+def resume_key(params: dict[str, Any], scope: str) -> tuple[str, ...] | None:
+    """The last key of the previous page (from NextToken), for paging in SQL."""
+    token = params.get("NextToken")
+    return _decode_token(token, scope) if token else None
+
+
+def make_token(last: Sequence[str], scope: str) -> str:
+    """The NextToken that resumes a listing (``scope``) after the key ``last``."""
+    body = json.dumps({"k": list(last), "s": _scope_digest(scope)})
+    return base64.urlsafe_b64encode(body.encode()).decode()
 
 
 def _decode_token(token: str, scope: str) -> tuple[str, ...]:

@@ -14,11 +14,11 @@ import configparser
 import io
 import os
 import secrets as _random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from panoptes.cloud.backend import Credential
 from panoptes.cloud.db import Database
@@ -44,25 +44,50 @@ def new_access_key() -> tuple[str, str]:
     return key_id, secret
 
 
+_KEY_ROW = select(
+    AccessKey.account_id, AccessKey.secret_encrypted, AccessKey.principal, AccessKey.enabled
+).where(AccessKey.access_key_id == bindparam("key_id"))
+
+
 @dataclass
 class DbCredentialStore:
+    """Keys as the database holds them now: every lookup reads the key's row.
+
+    A key disabled, deleted or given a new secret (by this process or any other)
+    is refused or checked against the new secret from the next request on. What is
+    cached is only the decryption: the secret is remembered per (key id,
+    ciphertext), so a changed row never meets a stale secret. The read is one
+    indexed SELECT outside any transaction (no BEGIN/ROLLBACK round trips).
+    """
+
     db: Database
     secrets: Secrets
+    #: Decrypted secrets kept at most (a few keys per account in practice).
+    cache_size: int = 1024
+    _plain: dict[tuple[str, bytes], str] = field(default_factory=dict, init=False, repr=False)
 
     def lookup(self, access_key_id: str) -> Credential | None:
-        with self.db.session() as session:
-            row = session.get(AccessKey, access_key_id)
-            if row is None:
-                return None
-            return Credential(
-                access_key_id=row.access_key_id,
-                secret_access_key=self.secrets.decrypt(
-                    row.secret_encrypted, _purpose(row.access_key_id)
-                ),
-                account_id=row.account_id,
-                principal=row.principal,
-                enabled=row.enabled,
-            )
+        with self.db.reader() as conn:
+            row = conn.execute(_KEY_ROW, {"key_id": access_key_id}).first()
+        if row is None:
+            return None
+        return Credential(
+            access_key_id=access_key_id,
+            secret_access_key=self._secret(access_key_id, bytes(row.secret_encrypted)),
+            account_id=row.account_id,
+            principal=row.principal,
+            enabled=row.enabled,
+        )
+
+    def _secret(self, access_key_id: str, blob: bytes) -> str:
+        cache_key = (access_key_id, blob)
+        secret = self._plain.get(cache_key)
+        if secret is None:
+            secret = self.secrets.decrypt(blob, _purpose(access_key_id))
+            if len(self._plain) >= self.cache_size:
+                self._plain.clear()
+            self._plain[cache_key] = secret
+        return secret
 
     def create_key(self, account_id: str, principal: str, now: datetime) -> tuple[str, str]:
         key_id, secret = new_access_key()

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.orm import aliased
 
 from panoptes.cloud.db.models import ApplicationInstance, Device, DeviceJob
 from panoptes.cloud.errors import Conflict, ResourceNotFound
 from panoptes.cloud.services import states
-from panoptes.cloud.services.common import Call, drop_tags, iso, paginate, tags_of
+from panoptes.cloud.services.common import (
+    Call,
+    drop_tags,
+    iso,
+    paginate,
+    tags_of,
+    tags_of_many,
+)
 from panoptes.cloud.services.provisioning import revoke_certificates
 
 
@@ -25,13 +33,25 @@ def get_device(call: Call, device_id: str) -> Device:
     return device
 
 
-def latest_job(call: Call, device: Device) -> DeviceJob | None:
-    return call.session.scalars(
-        select(DeviceJob)
-        .where(DeviceJob.device_id == device.id)
-        .order_by(DeviceJob.created.desc(), DeviceJob.id.desc())
+def _devices_with_latest_job() -> Select[tuple[Device, DeviceJob]]:
+    """Devices each with its latest job (or None): one query, not one per device."""
+    job = aliased(DeviceJob)
+    latest = (
+        select(job.id)
+        .where(job.device_id == Device.id)
+        .order_by(job.created.desc(), job.id.desc())
         .limit(1)
-    ).first()
+        .correlate(Device)
+        .scalar_subquery()
+    )
+    return select(Device, DeviceJob).outerjoin(DeviceJob, DeviceJob.id == latest)
+
+
+_WITH_LATEST_JOB = _devices_with_latest_job()
+_DESCRIBE = _WITH_LATEST_JOB.where(
+    Device.id == bindparam("device_id"), Device.account_id == bindparam("account")
+)
+_LIST = _WITH_LATEST_JOB.where(Device.account_id == bindparam("account"))
 
 
 def connection_status(call: Call, device: Device) -> str:
@@ -69,8 +89,9 @@ def _older(current: str | None, latest: str) -> bool:
     return current is not None and parts(current) < parts(latest)
 
 
-def _summary(call: Call, device: Device) -> dict[str, Any]:
-    job = latest_job(call, device)
+def _summary(
+    call: Call, device: Device, job: DeviceJob | None, tags: dict[str, str]
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "Brand": device.brand,
         "CreatedTime": device.created,
@@ -79,7 +100,7 @@ def _summary(call: Call, device: Device) -> dict[str, Any]:
         "LastUpdatedTime": device.updated,
         "Name": device.name,
         "ProvisioningStatus": device.provisioning_status,
-        "Tags": tags_of(call.session, call.arn("device", device.id)),
+        "Tags": tags,
         "Type": device.device_type,
     }
     if device.current_software:
@@ -101,8 +122,13 @@ def _job_brief(job: DeviceJob) -> dict[str, Any]:
 
 
 def describe_device(call: Call, p: dict[str, Any]) -> dict[str, Any]:
-    device = get_device(call, p["DeviceId"])
-    out = _summary(call, device)
+    found = call.session.execute(
+        _DESCRIBE, {"device_id": p["DeviceId"], "account": call.account}
+    ).first()
+    if found is None:
+        raise ResourceNotFound(p["DeviceId"], "device")
+    device, job = found
+    out = _summary(call, device, job, tags_of(call.session, call.arn("device", device.id)))
     out.pop("LastUpdatedTime")
     out.update(
         Arn=call.arn("device", device.id),
@@ -133,8 +159,9 @@ _SORT_KEYS = {
 
 
 def list_devices(call: Call, p: dict[str, Any]) -> dict[str, Any]:
-    rows = call.session.scalars(select(Device).where(Device.account_id == call.account)).all()
-    items = [_summary(call, d) for d in rows]
+    rows = call.session.execute(_LIST, {"account": call.account}).all()
+    tags = tags_of_many(call.session, [call.arn("device", d.id) for d, _ in rows])
+    items = [_summary(call, d, job, tags[call.arn("device", d.id)]) for d, job in rows]
     if name := p.get("NameFilter"):
         # The console's filter matches names that start with the text typed.
         items = [d for d in items if d["Name"].startswith(name)]
