@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from panoptes.media.ring import FrameRing, RingReader, RingWriter
+from panoptes.media.ring import FrameRing, RingReader, RingWriter, wait_any
 from panoptes.runtime import client as rt
 from panoramasdk._media import media
 
-# While get() waits it looks at the rings after 50 us, then backs off to 2 ms: quick
-# when frames come fast (a file decoded flat out), cheap when a camera is slow.
-POLL_MIN, POLL_MAX = 0.00005, 0.002
+# get() sleeps until a source wakes it (panoptes.media.ring.wait_any); a stream whose
+# ring the runtime has not made yet is looked for this often.
+ATTACH_POLL = 0.05
 _CASTS = {"int32": int, "float32": float, "boolean": bool, "string": str}
 
 
@@ -78,18 +78,23 @@ class _MediaInput(port):
                 # An unconnected media input yields no streams (but does not spin).
                 time.sleep(min(0.1, timeout) if timeout is not None else 0.1)
                 return []
-            pause = POLL_MIN
             while True:
                 readers = [self._reader(i) for i in range(len(self._streams))]
-                if any(r is not None and r.has_new() for r in readers):
-                    break
+                attached = [r for r in readers if r is not None]
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                wait = left
+                if len(attached) < len(readers):  # look for the missing rings again soon
+                    wait = ATTACH_POLL if left is None else min(left, ATTACH_POLL)
+                if attached:
+                    if wait_any(attached, wait):
+                        break
+                else:
+                    time.sleep(wait)
                 if deadline is not None and time.monotonic() >= deadline:
                     raise TimeoutError(
                         f"{self.name}: no new frame within {timeout} s "
                         f"(streams: {', '.join(s['stream'] for s in self._streams)})"
                     )
-                time.sleep(pause)
-                pause = min(pause * 2, POLL_MAX)
             out = []
             for i, reader in enumerate(readers):
                 if reader is None:

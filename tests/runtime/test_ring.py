@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import uuid
 
 import numpy as np
 import pytest
 
 from panoptes.media import FrameRing, RingReader, RingWriter, segment_name, sweep
+from panoptes.media import ring as ring_mod
 from panoptes.media.ring import SHM_DIR
 
 
@@ -71,3 +73,58 @@ def test_sweep_removes_rings_of_dead_creators():
     assert name in sweep()
     assert not (SHM_DIR / name).exists()
     assert os.getpid()  # our own rings are kept (see the fixture's destroy)
+
+
+def test_a_blocked_wait_wakes_when_a_frame_is_published(ring, monkeypatch):
+    monkeypatch.setattr(ring_mod, "WAIT_MAX", 600.0)  # no periodic look: only the wake-up
+    w = RingWriter(ring)
+    r = RingReader(FrameRing.attach(ring.name))
+    assert r.wake_fd is not None
+    w.write(img(1))
+    assert r.take().image.max() == 1
+    got: list = []
+    waiting = threading.Event()
+
+    def reader() -> None:
+        waiting.set()
+        got.append(r.take() if r.wait(timeout=60) else None)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    waiting.wait()
+    w.write(img(2))
+    t.join(60)
+    assert not t.is_alive() and got[0] is not None and got[0].image.max() == 2
+    assert r.wait(timeout=0) is False  # nothing newer: the wake-up was consumed
+
+
+def test_a_dead_or_stuck_reader_does_not_stall_the_producer(ring):
+    code = (
+        "import os, signal, sys\n"
+        "from panoptes.media import FrameRing, RingReader\n"
+        "r = RingReader(FrameRing.attach(sys.argv[1]))\n"
+        "r.take()\n"
+        "print(r._token, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"  # dies holding a slot, FIFO left behind
+    )
+    w = RingWriter(ring)
+    w.write(img(1))
+    out = subprocess.run([sys.executable, "-c", code, ring.name], capture_output=True, text=True)
+    dead_fifo = ring._wake_path(int(out.stdout))
+    assert dead_fifo.exists()
+    stuck = RingReader(FrameRing.attach(ring.name))  # never drains: its FIFO fills up
+    while True:
+        try:
+            os.write(stuck.wake_fd, b"x" * 4096)
+        except BlockingIOError:
+            break
+    live = RingReader(FrameRing.attach(ring.name))
+    for v in range(2, 12):
+        assert w.write(img(v)) is not None
+    assert live.wait(timeout=10) and live.take().image.max() == 11
+    assert {r["pid"] for r in ring.info()["readers"]} == {os.getpid()}  # the dead one swept
+    assert not dead_fifo.exists()
+    stuck.close()
+    w.write(img(12))
+    assert live.wait(timeout=10) and live.take().image.max() == 12
+    w.close()

@@ -122,3 +122,21 @@ def test_other_threads_run_while_call_waits(bound):
     stop.set()
     t.join()
     assert len(ticks) > 5
+
+
+def test_a_blocked_get_returns_the_frame_published_while_it_waits(bound, monkeypatch):
+    from panoptes.media import ring as ring_mod
+
+    monkeypatch.setattr(ring_mod, "WAIT_MAX", 600.0)  # only the source's wake-up ends the wait
+    cam, _ = bound
+    node = panoramasdk.node()
+    with pytest.raises(TimeoutError):
+        node.inputs.video_in.get(timeout=0.01)  # attaches the reader; nothing published yet
+    got: list = []
+    t = threading.Thread(target=lambda: got.append(node.inputs.video_in.get(timeout=60)))
+    t.start()
+    RingWriter(cam).write(_frame(42))
+    t.join(60)
+    assert not t.is_alive()
+    (m,) = got[0]
+    assert m.image.max() == 42 and not m.is_cached

@@ -16,6 +16,13 @@ Why it is built this way:
   its own copy of only the pages it touches (copy-on-write by the kernel). Before a
   slot is handed out again, ``madvise(MADV_DONTNEED)`` drops those private pages so
   the reader sees the producer's new frame.
+* Readers sleep until woken, never on a timer: each reader makes a FIFO next to the
+  segment (``<name>.wake<token>``), opens it read-write (so it never sees EOF) and
+  puts the token in its reader-table entry. After publishing a frame the producer
+  writes one byte, non-blocking, to every reader's FIFO: a full pipe (a reader that
+  does not drain) is ignored, and a dead reader's FIFO fails the write (EPIPE/ENXIO),
+  so its descriptor is closed and its entry swept. The producer never blocks on it.
+  ``wait_any`` blocks in ``poll`` on several readers' FIFOs at once.
 * The short critical sections (choose a slot, publish, take the latest) run under
   ``flock`` on the segment: a system call, so it is also the memory barrier the two
   sides need, and the kernel releases it when a process dies holding it.
@@ -31,6 +38,7 @@ import fcntl
 import json
 import mmap
 import os
+import select
 import struct
 import threading
 import time
@@ -43,7 +51,7 @@ import numpy as np
 SHM_DIR = Path("/dev/shm")
 PREFIX = "pnpt_ring_"
 MAGIC = 0x50524E47  # "PRNG"
-VERSION = 1
+VERSION = 2
 PAGE = mmap.PAGESIZE
 HEADER = 4096
 META = 16384
@@ -62,9 +70,10 @@ CTL_RUN, CTL_PAUSE, CTL_STOP = 0, 1, 2
 #         state, control, writer_pid, dropped, heartbeat, fps, width, height
 _HDR = struct.Struct("<IIIIQQqIIQQddII")
 _READERS_AT = 256
-_READER = struct.Struct("<QQQQ")  # pid, held mask, last seq, frames taken
+_READER = struct.Struct("<QQQQQ")  # pid, held mask, last seq, frames taken, wake token
 # slot meta: seq, width, height, ts_sec, ts_usec, batch, index, count, extra_len
 _SLOT = struct.Struct("<QIIqqQIII")
+assert _READERS_AT + MAX_READERS * _READER.size <= HEADER
 
 
 def _page_up(n: int) -> int:
@@ -175,6 +184,16 @@ class FrameRing:
     def unlink(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(SHM_DIR / self.name)
+        for fifo in SHM_DIR.glob(self.name + ".wake*"):  # of readers that died
+            with contextlib.suppress(FileNotFoundError):
+                fifo.unlink()
+
+    def _wake_path(self, token: int) -> Path:
+        return SHM_DIR / f"{self.name}.wake{token:x}"
+
+    def _readers(self) -> list[tuple[int, int, int, int, int]]:
+        end = _READERS_AT + MAX_READERS * _READER.size
+        return list(_READER.iter_unpack(self._shared[_READERS_AT:end]))
 
     def destroy(self) -> None:
         self.close()
@@ -215,10 +234,7 @@ class FrameRing:
     def info(self) -> dict[str, Any]:
         h = self._hdr()
         readers = []
-        for i in range(MAX_READERS):
-            pid, mask, last, taken = _READER.unpack_from(
-                self._shared, _READERS_AT + i * _READER.size
-            )
+        for pid, mask, last, taken, _ in self._readers():
             if pid:
                 readers.append({"pid": pid, "held": mask, "last_seq": last, "taken": taken})
         return {
@@ -248,8 +264,7 @@ class FrameRing:
 
     def _held(self) -> int:
         mask = 0
-        for i in range(MAX_READERS):
-            pid, held, _, _ = _READER.unpack_from(self._shared, _READERS_AT + i * _READER.size)
+        for pid, held, _, _, _ in self._readers():
             if pid:
                 mask |= held
         return mask
@@ -257,9 +272,12 @@ class FrameRing:
     def _sweep_readers(self) -> None:
         for i in range(MAX_READERS):
             at = _READERS_AT + i * _READER.size
-            pid = _READER.unpack_from(self._shared, at)[0]
+            pid, _, _, _, token = _READER.unpack_from(self._shared, at)
             if pid and not _alive(pid):
-                _READER.pack_into(self._shared, at, 0, 0, 0, 0)
+                _READER.pack_into(self._shared, at, 0, 0, 0, 0, 0)
+                if token:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self._wake_path(token))
 
 
 class RingWriter:
@@ -269,8 +287,55 @@ class RingWriter:
         self.ring = ring
         self._seq = ring.latest_seq
         self._pending: int | None = None
+        self._wake: dict[int, tuple[int, int | None]] = {}  # entry -> (token, fifo fd)
         with ring._locked():
             ring._set(9, os.getpid())
+
+    def close(self) -> None:
+        for _, fd in self._wake.values():
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._wake.clear()
+
+    def _notify(self) -> None:
+        """Wake every reader: one byte into its FIFO, never blocking.
+
+        A full FIFO (the reader is busy or never waits) already holds a wake-up, so
+        EAGAIN is ignored. A FIFO nobody has open any more (ENXIO on open, EPIPE on
+        write) belongs to a reader that is gone: its descriptor is closed, and its
+        entry swept if the process died.
+        """
+        gone = False
+        for i, (pid, _, _, _, token) in enumerate(self.ring._readers()):
+            token = token if pid else 0
+            known, fd = self._wake.get(i, (0, None))
+            if known != token:
+                if fd is not None:
+                    os.close(fd)
+                fd = None
+                if token:
+                    try:
+                        fd = os.open(
+                            self.ring._wake_path(token),
+                            os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC,
+                        )
+                    except OSError:  # ENXIO: no reader has it open; ENOENT: removed
+                        gone = True
+                self._wake[i] = (token, fd)
+            if fd is None:
+                continue
+            try:
+                os.write(fd, b"\x01")
+            except BlockingIOError:
+                pass  # the FIFO is full: the reader has wake-ups pending
+            except OSError:  # EPIPE: the reader closed it or died
+                os.close(fd)
+                self._wake[i] = (token, None)
+                gone = True
+        if gone:
+            with self.ring._locked():
+                self.ring._sweep_readers()
 
     def set_info(self, *, fps: float | None = None, size: tuple[int, int] | None = None) -> None:
         with self.ring._locked():
@@ -338,6 +403,7 @@ class RingWriter:
                 fields[7] = RUNNING
             _HDR.pack_into(r._shared, 0, *fields)
         self.heartbeat()
+        self._notify()
         return self._seq
 
     def write(self, image: np.ndarray, **meta: Any) -> int | None:
@@ -360,14 +426,33 @@ class RingReader:
 
     HOLD = 2
 
-    def __init__(self, ring: FrameRing) -> None:
+    def __init__(self, ring: FrameRing, wake: bool = True) -> None:
         self.ring = ring
         self.last_seq = 0
         self._holds: list[int] = []
+        self.wake_fd: int | None = None  # readable when the producer published a frame
+        self._token = 0
+        if wake:
+            self._make_fifo()
         self._entry = self._register()
         r = ring
         if r._private is None:
             r._private = mmap.mmap(r._fd, os.fstat(r._fd).st_size, access=mmap.ACCESS_COPY)
+
+    def _make_fifo(self) -> None:
+        """The FIFO the producer wakes this reader through (none: callers poll)."""
+        r = self.ring
+        token = int.from_bytes(os.urandom(8), "little") or 1
+        path = r._wake_path(token)
+        try:
+            os.mkfifo(path, 0o600)
+            os.chmod(path, os.fstat(r._fd).st_mode & 0o777)  # whoever may write the ring
+            # Read-write: this process is always a writer too, so it never sees EOF.
+            self.wake_fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+            self._token = token
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
     def _register(self) -> int:
         r = self.ring
@@ -376,18 +461,41 @@ class RingReader:
             for i in range(MAX_READERS):
                 at = _READERS_AT + i * _READER.size
                 if _READER.unpack_from(r._shared, at)[0] == 0:
-                    _READER.pack_into(r._shared, at, os.getpid(), 0, 0, 0)
+                    _READER.pack_into(r._shared, at, os.getpid(), 0, 0, 0, self._token)
                     return at
+        self._close_fifo()
         raise RuntimeError(f"{r.name}: more than {MAX_READERS} readers")
+
+    def _close_fifo(self) -> None:
+        if self.wake_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.wake_fd)
+            self.wake_fd = None
+        if self._token:
+            with contextlib.suppress(OSError):
+                os.unlink(self.ring._wake_path(self._token))
+            self._token = 0
 
     def close(self) -> None:
         if self._entry >= 0:
             with contextlib.suppress(ValueError, OSError), self.ring._locked():
-                _READER.pack_into(self.ring._shared, self._entry, 0, 0, 0, 0)
+                _READER.pack_into(self.ring._shared, self._entry, 0, 0, 0, 0, 0)
             self._entry = -1
+        self._close_fifo()
 
     def has_new(self) -> bool:
         return self.ring.latest_seq > self.last_seq
+
+    def drain(self) -> None:
+        """Consume pending wake-ups (call before checking ``has_new``, then wait)."""
+        if self.wake_fd is not None:
+            with contextlib.suppress(BlockingIOError):
+                while len(os.read(self.wake_fd, 4096)) == 4096:
+                    pass
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a frame newer than the last taken is published; False on timeout."""
+        return wait_any([self], timeout)
 
     def take(self) -> Frame | None:
         """The newest frame if it is newer than the last one taken, else None."""
@@ -401,8 +509,8 @@ class RingReader:
             mask = 0
             for s in holds:
                 mask |= 1 << s
-            _, _, _, taken = _READER.unpack_from(r._shared, self._entry)
-            _READER.pack_into(r._shared, self._entry, os.getpid(), mask, seq, taken + 1)
+            _, _, _, taken, token = _READER.unpack_from(r._shared, self._entry)
+            _READER.pack_into(r._shared, self._entry, os.getpid(), mask, seq, taken + 1, token)
             self._holds = holds
             self.last_seq = seq
         return self._frame(slot)
@@ -438,9 +546,9 @@ class RingReader:
             mask = 0
             for _, s in found:
                 mask |= 1 << s
-            _, _, _, taken = _READER.unpack_from(r._shared, self._entry)
+            _, _, _, taken, token = _READER.unpack_from(r._shared, self._entry)
             newest = found[-1][0]
-            _READER.pack_into(r._shared, self._entry, os.getpid(), mask, newest, taken + 1)
+            _READER.pack_into(r._shared, self._entry, os.getpid(), mask, newest, taken + 1, token)
             self._holds = [s for _, s in found]
             self.last_seq = newest
         return [self._frame(s) for _, s in found]
@@ -448,6 +556,42 @@ class RingReader:
     def release(self) -> None:
         """Give back every held slot (the frames must not be used after this)."""
         with self.ring._locked():
-            pid, _, last, taken = _READER.unpack_from(self.ring._shared, self._entry)
-            _READER.pack_into(self.ring._shared, self._entry, pid, 0, last, taken)
+            pid, _, last, taken, token = _READER.unpack_from(self.ring._shared, self._entry)
+            _READER.pack_into(self.ring._shared, self._entry, pid, 0, last, taken, token)
         self._holds = []
+
+
+# Without a FIFO (one could not be made) a waiting reader looks at its ring this often.
+POLL_NO_FIFO = 0.002
+# Even with FIFOs, look at the rings now and then: a belt for a missed wake-up.
+WAIT_MAX = 0.25
+
+
+def wait_any(readers: list[RingReader], timeout: float | None = None) -> bool:
+    """Block until one of ``readers`` has a new frame; False when ``timeout`` passed.
+
+    Pending wake-ups are drained before the rings are looked at, and the producer
+    writes its byte only after publishing, so a frame published at any point after
+    the look still wakes the ``poll``: no wake-up is lost.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    poller = select.poll()
+    fifo_for_all = True
+    for r in readers:
+        if r.wake_fd is None:
+            fifo_for_all = False
+        else:
+            poller.register(r.wake_fd, select.POLLIN)
+    cap = WAIT_MAX if fifo_for_all else POLL_NO_FIFO
+    while True:
+        for r in readers:
+            r.drain()
+        if any(r.has_new() for r in readers):
+            return True
+        wait = cap
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            wait = min(wait, left)
+        poller.poll(max(1, int(wait * 1000 + 0.999)))

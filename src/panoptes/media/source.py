@@ -206,6 +206,7 @@ def main(argv: list[str]) -> int:
     try:
         return source.run()
     finally:
+        source.writer.close()  # the readers' wake-up FIFOs
         source.ring.close()
 
 
