@@ -12,7 +12,6 @@ from __future__ import annotations
 import configparser
 import hashlib
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +35,7 @@ from panoptes.cloud.server import Server, ServerConfig, build_server
 from panoptes.cloud.services.device_view import DeviceView
 from panoptes.cloud.services.quotas import Limits as Quotas
 from pg_support import fresh_pg_database
+from serve_support import free_port
 
 REGION = "us-east-1"
 SAMPLE_APP = (
@@ -44,12 +44,6 @@ SAMPLE_APP = (
 )
 #: The account id the developer guide's manifests are written for.
 SAMPLE_ACCOUNT = "123456789012"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

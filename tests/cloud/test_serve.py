@@ -8,11 +8,8 @@ the clients are the newest AWS CLI and boto3, which no longer know Panorama unti
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,59 +17,21 @@ from pathlib import Path
 
 import pytest
 
+from serve_support import BIN, clean_env, running_panoptes
+
 pytestmark = pytest.mark.e2e
 
-BIN = Path(sys.executable).parent
 AWS = str(BIN / "aws")
 PANOPTES = [sys.executable, "-m", "panoptes"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _clean_env(home: Path) -> dict[str, str]:
-    """A user's shell with no AWS settings at all (HOME without ~/.aws)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PANOPTES_"))}
-    env["HOME"] = str(home)
-    env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
-    return env
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     data = tmp_path_factory.mktemp("data")
-    home = tmp_path_factory.mktemp("home")
-    port = _free_port()
-    log = (data.parent / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [*PANOPTES, "serve", "--data-dir", str(data), "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=_clean_env(home),
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(
-                    "panoptes serve did not start:\n" + (data.parent / "serve.log").read_text()
-                )
-            time.sleep(0.2)
-    yield data, url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with running_panoptes(
+        data, tmp_path_factory.mktemp("home"), log=data.parent / "serve.log"
+    ) as url:
+        yield data, url
 
 
 def _exchange(url: str, token: str) -> str:
@@ -99,7 +58,7 @@ def _exchange(url: str, token: str) -> str:
 
 def sh(script: str, home: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     res = subprocess.run(
-        ["bash", "-c", script], capture_output=True, text=True, env=_clean_env(home), timeout=120
+        ["bash", "-c", script], capture_output=True, text=True, env=clean_env(home), timeout=120
     )
     if check:
         assert res.returncode == 0, f"{script}\n{res.stdout}\n{res.stderr}"

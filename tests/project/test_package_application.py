@@ -12,11 +12,7 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,61 +21,22 @@ from typer.testing import CliRunner
 
 from panoptes.cli.app import app_cli
 from panoptes.cloud.protocol.models import data_path
+from serve_support import BIN, clean_env, running_panoptes
 
 pytestmark = pytest.mark.e2e
 
 ACCOUNT = "123456789012"
-BIN = Path(sys.executable).parent
 AWS = str(BIN / "aws")
-SERVE = [sys.executable, "-m", "panoptes", "serve"]
 
 
 # ---- the service ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _clean_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PANOPTES_"))}
-    env["HOME"] = str(home)
-    env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
-    return env
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     data = tmp_path_factory.mktemp("data")
-    home = tmp_path_factory.mktemp("home")
-    port = _free_port()
-    log_path = data.parent / "serve.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [*SERVE, "--data-dir", str(data), "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=_clean_env(home),
-        )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    pytest.fail("panoptes serve did not start:\n" + log_path.read_text())
-                time.sleep(0.2)
+    with running_panoptes(data, tmp_path_factory.mktemp("home")) as url:
         yield data, url
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(autouse=True)
@@ -303,7 +260,7 @@ def test_the_same_flow_by_hand_with_the_aws_cli(
 ) -> None:
     data, url = server
     root, folders = build_project(tmp_path, "H")
-    env = _clean_env(tmp_path / "home") | {
+    env = clean_env(tmp_path / "home") | {
         "AWS_DATA_PATH": str(data_path()),
         "AWS_SHARED_CREDENTIALS_FILE": str(data / "credentials"),
         "AWS_PROFILE": "panoptes",

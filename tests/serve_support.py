@@ -1,0 +1,71 @@
+"""A real `panoptes serve` for tests: free ports, a clean user environment, start/stop."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent  # the venv's bin: panoptes, aws
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    """A user's shell with no AWS or Panoptes settings (HOME without ~/.aws)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PANOPTES_"))}
+    env["HOME"] = str(home)
+    env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
+    return env
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2):
+                return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"the service did not start:\n{log.read_text()}")
+            time.sleep(0.2)
+
+
+@contextmanager
+def running_panoptes(
+    data: Path, home: Path, command: str = "serve", log: Path | None = None
+) -> Iterator[str]:
+    """`panoptes COMMAND --data-dir DATA --port P` as a process; yields its URL."""
+    port = free_port()
+    log = log or data.parent / f"{command}.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "panoptes", command, "--data-dir", str(data),
+             "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=clean_env(home),
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(url, proc, log)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
