@@ -48,7 +48,8 @@ from typing import Any
 
 import numpy as np
 
-SHM_DIR = Path("/dev/shm")
+from panoptes.shmem import SHM_DIR, pid_alive, sweep_dead
+
 PREFIX = "pnpt_ring_"
 MAGIC = 0x50524E47  # "PRNG"
 VERSION = 2
@@ -85,28 +86,9 @@ def segment_name(tag: str, creator_pid: int | None = None) -> str:
     return f"{PREFIX}{creator_pid or os.getpid()}_{safe}"
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep() -> list[str]:
     """Unlink rings whose creating process is gone (left behind by a crash)."""
-    removed = []
-    for path in SHM_DIR.glob(PREFIX + "*"):
-        pid = path.name[len(PREFIX) :].split("_", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed.append(path.name)
-    return removed
+    return sweep_dead(PREFIX)
 
 
 @dataclass
@@ -273,7 +255,7 @@ class FrameRing:
         for i in range(MAX_READERS):
             at = _READERS_AT + i * _READER.size
             pid, _, _, _, token = _READER.unpack_from(self._shared, at)
-            if pid and not _alive(pid):
+            if pid and not pid_alive(pid):
                 _READER.pack_into(self._shared, at, 0, 0, 0, 0, 0)
                 if token:
                     with contextlib.suppress(FileNotFoundError):

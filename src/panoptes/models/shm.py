@@ -14,9 +14,9 @@ import contextlib
 import mmap
 import os
 from multiprocessing import resource_tracker, shared_memory
-from pathlib import Path
 
-SHM_DIR = Path("/dev/shm")
+from panoptes.shmem import SHM_DIR, sweep_dead
+
 PREFIX = "pnpt"
 
 
@@ -58,28 +58,6 @@ def attach(name: str) -> mmap.mmap:
         os.close(fd)  # the mapping keeps the memory; the descriptor is not needed
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep(tag: str) -> list[str]:
     """Unlink this server's segments whose creating process has died; returns their names."""
-    removed = []
-    prefix = segment_prefix(tag)
-    if not SHM_DIR.is_dir():
-        return removed
-    for path in SHM_DIR.glob(prefix + "*"):
-        pid_text = path.name[len(prefix) :].split("_", 1)[0]
-        if pid_text.isdigit() and not _alive(int(pid_text)):
-            try:
-                path.unlink()
-                removed.append(path.name)
-            except FileNotFoundError:
-                continue
-    return removed
+    return sweep_dead(segment_prefix(tag))

@@ -44,6 +44,7 @@ from panoptes.runtime import code as code_mod
 from panoptes.runtime import sandbox
 from panoptes.runtime.plan import CodePlan, RunError, RunPlan
 from panoptes.runtime.services import CredentialsEndpoint, LogShipper, PortForwarder
+from panoptes.shmem import pid_alive
 
 log = logging.getLogger("panoptes.runtime")
 
@@ -499,7 +500,7 @@ class Runtime:
             c for c in self.plan.codes if any(stream in v for v in c.media_inputs.values())
         ]
         info = self.rings[self.camera_rings[stream]].info()
-        live = [x for x in info["readers"] if ringmod._alive(x["pid"])]
+        live = [x for x in info["readers"] if pid_alive(x["pid"])]
         return len(live) >= len(consumers)
 
     def _release_cameras(self) -> None:
@@ -639,7 +640,7 @@ class Runtime:
     def _consumed_ring(r: ringmod.FrameRing) -> bool:
         info = r.info()
         latest = info["latest_seq"]
-        readers = [x for x in info["readers"] if ringmod._alive(x["pid"])]
+        readers = [x for x in info["readers"] if pid_alive(x["pid"])]
         return all(x["last_seq"] >= latest for x in readers)
 
     def wait_finished(self, timeout: float | None = None, settle: float = 1.0) -> bool:
