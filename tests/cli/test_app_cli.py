@@ -28,6 +28,8 @@ COMMANDS = [
     "build-container",
     "export-container",
     "import-application",
+    "package-application",
+    "run",
 ]
 
 

@@ -567,4 +567,10 @@ def package_application(
 
 
 # `panoptes app run` lives in its own module (it drives the runtime, not project/).
-app_cli.command("run")(_run_command)
+app_cli.command(
+    "run",
+    epilog=_epilog(
+        "Example: panoptes app run --camera camera_node=clip.mp4 --max-frames 300",
+        "Replaces AWS's test utility, which was a simulator: this is the device's runtime.",
+    ),
+)(_run_command)
