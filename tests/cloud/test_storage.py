@@ -18,6 +18,7 @@ import pytest
 from botocore.config import Config
 
 from panoptes.cloud.storage.filesystem import FilesystemStore
+from panoptes.cloud.storage.prefixed import PrefixedStore
 from panoptes.cloud.storage.s3 import S3Store
 
 
@@ -193,6 +194,27 @@ def seaweed(tmp_path_factory):
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def test_prefixed_store_contract_inside_one_bucket(tmp_path):
+    inner = FilesystemStore(tmp_path)
+    inner.create_bucket("given")
+    store = PrefixedStore(inner, "given", "panoptes/prod")
+    exercise(store)
+    store.create_bucket("bucket.two")
+    assert [name for name, _ in store.list_buckets()] == ["bucket-one", "bucket.two"]
+    # Everything lives under the prefix of the one real bucket.
+    keys = [i.key for i in inner.list("given")]
+    assert keys and all(k.startswith("panoptes/prod/") for k in keys)
+    with pytest.raises(KeyError):
+        store.put("never-created", "k", b"x")
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_prefixed_store_on_seaweedfs(seaweed):
+    seaweed.create_bucket(Bucket="one-given-bucket")
+    exercise(PrefixedStore(S3Store(seaweed), "one-given-bucket", "pfx"))
 
 
 @pytest.mark.slow

@@ -81,16 +81,15 @@ def open_store(url: str | None, data_dir: Path) -> ObjectStore:
         import boto3
         from botocore.config import Config
 
+        from panoptes.cloud.storage.prefixed import PrefixedStore
         from panoptes.cloud.storage.s3 import S3Store
 
-        if parsed.netloc or parsed.path.strip("/"):
-            raise ConfigError(
-                f"--object-store {url}: give s3:// alone; Panoptes names its own buckets "
-                "(panoptes-ACCOUNT); set AWS_ENDPOINT_URL_S3 for an S3-compatible server"
-            )
+        # Standard AWS settings apply (AWS_ENDPOINT_URL_S3 for an S3-compatible server).
         client = boto3.client("s3", config=Config(s3={"addressing_style": "path"}))
-        return S3Store(client)
-    raise ConfigError(f"--object-store {url}: use file:///path or s3://")
+        if not parsed.netloc:
+            return S3Store(client)  # s3:// : Panoptes creates its own buckets
+        return PrefixedStore(S3Store(client), parsed.netloc, parsed.path)
+    raise ConfigError(f"--object-store {url}: use file:///path, s3:// or s3://BUCKET/PREFIX")
 
 
 @dataclass
