@@ -26,7 +26,9 @@ def serve(
         "e.g. postgresql+psycopg://user@host/panoptes",
     ),
     object_store: str = typer.Option(
-        None, "--object-store", help="file:///DIR [default: DATA_DIR/objects], s3:// or s3://BUCKET/PREFIX"
+        None,
+        "--object-store",
+        help="file:///DIR [default: DATA_DIR/objects], s3:// or s3://BUCKET/PREFIX",
     ),
 ) -> None:
     """Run the Panorama-compatible API (boto3 and the AWS CLI work against it).

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -24,13 +25,24 @@ import av
 import cv2
 import numpy as np
 
-from panoptes.media.ring import CTL_PAUSE, CTL_STOP, ENDED, PAUSED, FrameRing, RingWriter
+from panoptes.media.ring import (
+    CTL_PAUSE,
+    CTL_STOP,
+    ENDED,
+    PAUSED,
+    STARTING,
+    FrameRing,
+    RingWriter,
+)
 
 log = logging.getLogger("panoptes.media.source")
 
 RTSP_OPTIONS = {"rtsp_transport": "tcp", "timeout": "5000000"}  # microseconds
 OPEN_TIMEOUT = 10.0  # seconds, for PyAV's open/read on network sources
 MAX_BACKOFF = 10.0
+# Test hook (tests only): after this many published frames the decode loop hangs
+# without a heartbeat, like a stuck decoder, so the runtime's watchdog can be tested.
+HANG_AFTER_FRAMES_ENV = "PANOPTES_TEST_HANG_AFTER_FRAMES"
 
 
 def is_live(uri: str) -> bool:
@@ -89,6 +101,7 @@ class Source:
         self.writer = RingWriter(self.ring)
         self.published = 0
         self.stopping = False
+        self.hang_after = int(os.environ.get(HANG_AFTER_FRAMES_ENV) or 0)
 
     def _wait_while_paused(self) -> bool:
         """Block while the runtime asks for a pause; False when asked to stop."""
@@ -99,9 +112,12 @@ class Source:
                 self.writer.heartbeat()
                 time.sleep(0.05)
             log.info("%s: resumed", self.name)
+            if self.ring.state == PAUSED:
+                self.ring.state = STARTING  # RUNNING again with the next frame committed
         return not (self.stopping or self.ring.control == CTL_STOP)
 
     def run(self) -> int:
+        self.writer.heartbeat()  # alive: the runtime's watchdog now expects regular beats
         live = is_live(self.uri)
         backoff = 1.0
         while not self.stopping:
@@ -113,6 +129,7 @@ class Source:
                 if not live:
                     log.error("%s: cannot open %s: %s", self.name, self.uri, exc)
                     return 2
+                self.ring.state = STARTING  # not available until a frame comes
                 log.warning("%s: cannot reach %s (%s); retry in %.0fs", self.name, self.uri,
                             exc, backoff)  # fmt: skip
                 self._sleep(backoff)
@@ -131,6 +148,7 @@ class Source:
             if live and not self.stopping:
                 # A killed server ends the stream without an error: a disconnect.
                 log.warning("%s: %s disconnected; reconnecting", self.name, self.uri)
+                self.ring.state = STARTING
                 self._sleep(backoff)
         self.ring.state = ENDED
         log.info("%s: ended after %d frames", self.name, self.published)
@@ -153,7 +171,12 @@ class Source:
         n = 0
         while True:
             for frame in container.decode(stream):
+                self.writer.heartbeat()  # also when the frame is dropped (slots all held)
                 if self.stopping or not self._wait_while_paused():
+                    return True
+                if self.hang_after and self.published >= self.hang_after:
+                    while not self.stopping:  # the test hook: stuck, no heartbeat
+                        time.sleep(0.1)
                     return True
                 if self.pace > 0 and not live:
                     # Play a file at its own rate, like a camera would deliver it.

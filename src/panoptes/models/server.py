@@ -19,6 +19,9 @@ Design, kept small on purpose:
   segments of dead clients by their per-server name prefix.
 * A bad request (unknown input name, wrong shape or dtype) gets an error reply that
   names what the model expects; the server keeps serving everyone else.
+* A server that died can be spawned again on the same address (the runtime does);
+  a client whose connection breaks reconnects, waiting a little for it, and retries
+  the call once.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -52,6 +56,9 @@ from panoptes.models.errors import ModelInputError, ModelServerError
 _HEAD = struct.Struct("!II")  # header length, payload length
 _ALIGN = 64  # cache-line aligned tensors in a slot
 _READ_TIMEOUT = 10.0  # a client that starts a message but stalls is dropped after this
+# Seconds a client waits for a crashed server to be restarted: the restart backs off
+# and then loads the model again, which takes seconds on a busy 2-core box.
+RECONNECT_WAIT = 30.0
 _ORT_DTYPES = {
     "tensor(float)": "float32",
     "tensor(float16)": "float16",
@@ -449,13 +456,41 @@ class ModelServer:
         self._socket_dir = socket_dir
         self._dir: Path | None = None
         self._process: subprocess.Popen | None = None
+        self._ready = False
         self.address: Path | None = None
 
     def start(self, timeout: float = 120.0) -> ModelServer:
+        self.spawn()
+        try:
+            ready = self.poll_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        if not ready:
+            self.stop()
+            raise ModelServerError(f"model server {self.name!r} did not start in {timeout}s")
+        return self
+
+    def spawn(self) -> None:
+        """Start the server process without waiting for it to load its model.
+
+        A restart (after the process died) serves the SAME address, so clients that
+        were connected reconnect to it without being told anything.
+        """
+        if self._process is not None:
+            if self._process.poll() is None:
+                raise ModelServerError(f"model server {self.name!r} is already running")
+            self._release(self._process)
         # A fresh interpreter (not fork, not multiprocessing's spawn): nothing of the
         # caller's threads, ONNX Runtime pools or __main__ module is carried over.
-        self._dir = Path(tempfile.mkdtemp(prefix="panoptes-model-", dir=self._socket_dir))
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="panoptes-model-", dir=self._socket_dir))
+        self._dir.mkdir(mode=0o700, exist_ok=True)
         self.address = self._dir / "model.sock"
+        with contextlib.suppress(FileNotFoundError):
+            self.address.unlink()  # left behind by a server that was killed
+        shm.sweep(self.tag)  # the slots of clients that died with it
+        self._ready = False
         config = json.dumps({**self._config, "address": str(self.address)})
         self._process = subprocess.Popen(
             [sys.executable, "-m", "panoptes.models", config],
@@ -463,25 +498,34 @@ class ModelServer:
             stdout=subprocess.PIPE,
             text=True,
         )
-        try:
-            status = self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        if status.get("status") != "ready":
-            detail = status.get("detail") or f"it exited with code {self._process.wait(10)}"
-            self.stop()
-            raise ModelServerError(f"model server {self.name!r} failed to start: {detail}")
-        return self
 
-    def _wait_ready(self, timeout: float) -> dict:
-        assert self._process is not None and self._process.stdout is not None
+    def poll_ready(self, timeout: float = 0.0) -> bool:
+        """True once the server serves; False if it is still loading after ``timeout``.
+
+        Raises ModelServerError when the process reports a failure or exits first.
+        """
+        if self._ready:
+            return True
+        if self._process is None or self._process.stdout is None:
+            raise ModelServerError(f"model server {self.name!r} is not started")
         with selectors.DefaultSelector() as sel:
             sel.register(self._process.stdout, selectors.EVENT_READ)
             if not sel.select(timeout):
-                raise ModelServerError(f"model server {self.name!r} did not start in {timeout}s")
+                return False
         line = self._process.stdout.readline()
-        return json.loads(line) if line.strip() else {}
+        status = json.loads(line) if line.strip() else {}
+        if status.get("status") != "ready":
+            detail = status.get("detail") or f"it exited with code {self._process.wait(10)}"
+            raise ModelServerError(f"model server {self.name!r} failed to start: {detail}")
+        self._ready = True
+        return True
+
+    @staticmethod
+    def _release(process: subprocess.Popen) -> None:
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    pipe.close()
 
     @property
     def pid(self) -> int | None:
@@ -489,6 +533,11 @@ class ModelServer:
 
     def is_alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code of a server process that ended (None while it runs)."""
+        return self._process.poll() if self._process is not None else None
 
     def client(self, timeout: float | None = None) -> ModelClient:
         if self.address is None:
@@ -510,8 +559,8 @@ class ModelServer:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
+            self._release(process)
+        self._ready = False
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
@@ -532,19 +581,32 @@ _serials = itertools.count()
 class _Connection:
     """One socket and one shared-memory slot; used by one thread at a time."""
 
-    def __init__(self, address: Path, timeout: float | None) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        try:
-            self.sock.connect(str(address))
-            self.hello, _ = _recv(self.sock)
-        except OSError as exc:
-            self.sock.close()
-            raise ModelServerError(f"cannot reach the model server at {address}: {exc}") from exc
+    def __init__(self, address: Path, timeout: float | None, wait: float = 0.0) -> None:
+        # ``wait``: how long to keep trying while nothing listens (a restarting server).
+        deadline = time.monotonic() + wait
+        while True:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            try:
+                self.sock.connect(str(address))
+                self.hello, _ = _recv(self.sock)
+                break
+            except OSError as exc:
+                self.sock.close()
+                # Nothing listens yet, while the server's directory remains (a stopped
+                # server removes it: then there is nothing to wait for).
+                # A dying or just-restarted server may also reset the connection.
+                down = isinstance(exc, FileNotFoundError | ConnectionError)
+                if not down or not address.parent.is_dir() or time.monotonic() >= deadline:
+                    raise ModelServerError(
+                        f"cannot reach the model server at {address}: {exc}"
+                    ) from exc
+                time.sleep(0.1)
         self.tag = self.hello["tag"]
         self.pid = os.getpid()
         self.slot: shm.Segment | None = None
         self.hint = 0  # outputs that came back inline: make the next slot big enough
+        self.broken = False  # the server went away (crashed or restarted)
 
     def _ensure_slot(self, size: int) -> shm.Segment:
         if self.slot is None or self.slot.size < size:
@@ -567,6 +629,7 @@ class _Connection:
             _send(self.sock, {"op": "run", "shm": slot.name, "inputs": entries})
             reply, payload = _recv(self.sock)
         except (OSError, ConnectionError) as exc:
+            self.broken = not isinstance(exc, TimeoutError)
             raise ModelServerError(f"lost the model server: {exc}") from exc
         if not reply["ok"]:
             error = ModelInputError if reply["kind"] == "input" else ModelServerError
@@ -596,9 +659,17 @@ def _close_all(connections: list[_Connection]) -> None:
 class ModelClient:
     """Calls a model server; safe to share between threads (one connection per thread)."""
 
-    def __init__(self, address: str | Path, *, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        address: str | Path,
+        *,
+        timeout: float | None = None,
+        reconnect_wait: float = RECONNECT_WAIT,
+    ) -> None:
         self.address = Path(address)
         self.timeout = timeout
+        self.reconnect_wait = reconnect_wait
+        self._connected_once = False
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[_Connection] = []
@@ -610,7 +681,11 @@ class ModelClient:
         conn = getattr(self._local, "conn", None)
         # After a fork the child must not talk over its parent's socket and slot.
         if conn is None or conn.pid != os.getpid():
-            conn = _Connection(self.address, self.timeout)
+            # The first connection fails fast (a wrong address is a mistake to report
+            # now); later ones may meet a server being restarted: wait for it.
+            wait = self.reconnect_wait if self._connected_once else 0.0
+            conn = _Connection(self.address, self.timeout, wait=wait)
+            self._connected_once = True
             with self._lock:
                 self._connections.append(conn)
             self._local.conn = conn
@@ -626,8 +701,38 @@ class ModelClient:
         return self._connection().hello["outputs"]
 
     def call(self, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        """Run the model on `inputs` (name -> array); returns its outputs in order."""
-        return self._connection().call(inputs)
+        """Run the model on `inputs` (name -> array); returns its outputs in order.
+
+        When the connection breaks (the server crashed and the runtime restarts it on
+        the same address), reconnects, waiting up to ``reconnect_wait`` seconds, and
+        tries once more; ModelServerError if the server stays down.
+        """
+        conn = self._connection()
+        try:
+            return conn.call(inputs)
+        except ModelServerError:
+            if not conn.broken:
+                raise
+        return self._reconnect(conn).call(inputs)
+
+    def _reconnect(self, old: _Connection) -> _Connection:
+        timeout = old.sock.gettimeout()
+        with self._lock:
+            if old in self._connections:
+                self._connections.remove(old)
+        self._local.conn = None
+        old.close()
+        try:
+            conn = _Connection(self.address, timeout, wait=self.reconnect_wait)
+        except ModelServerError as exc:
+            raise ModelServerError(
+                f"lost the model server at {self.address} and it did not come back "
+                f"(waited up to {self.reconnect_wait:g} s): {exc.__cause__ or exc}"
+            ) from exc
+        with self._lock:
+            self._connections.append(conn)
+        self._local.conn = conn
+        return conn
 
     def stats(self) -> dict[str, int]:
         """The server's counters: requests, model runs (fewer when batched), errors."""

@@ -18,6 +18,12 @@ Every child gets PR_SET_PDEATHSIG, so nothing outlives a killed runtime. A code 
 that exits is restarted with exponential backoff and counted as an application
 error; one that exits before its first get/put/call "failed to start", which the
 local runner reports instead of retrying (``restart_on_start_failure=False``).
+
+A model server that dies is restarted with the same backoff and counted, on the same
+socket address, so the code nodes' ModelClients reconnect without noticing. A camera
+source whose ring heartbeat is older than ``liveness_deadline`` is stuck: the watchdog
+kills it (SIGKILL) and it is restarted with backoff; the gap is logged once when it
+starts and once when frames flow again.
 """
 
 from __future__ import annotations
@@ -52,6 +58,11 @@ RUNNING, ERROR, NOT_AVAILABLE, PAUSED = "RUNNING", "ERROR", "NOT_AVAILABLE", "PA
 FRAME_CAPACITY = 1920 * 1088 * 3  # sources downscale anything larger (> 2 MP)
 BACKOFF_MIN, BACKOFF_MAX, STABLE_AFTER = 0.5, 30.0, 60.0
 STOP_GRACE = 5.0
+# Camera watchdog: a source whose heartbeat is older than this is stuck and is killed
+# and restarted. Above the source's own network timeouts (5 s read, 10 s open), so a
+# slow reconnect is not mistaken for a hang. START_GRACE covers a fresh process
+# importing its libraries before its first heartbeat.
+LIVENESS_DEADLINE, START_GRACE = 20.0, 15.0
 READER_WAIT = 60.0  # seconds a camera waits for its applications' first get()
 
 
@@ -90,6 +101,7 @@ class _Proc:
     log_path: Path
     popen: subprocess.Popen | None = None
     started_at: float = 0.0
+    started_wall: float = 0.0  # time.time() at spawn, to compare with ring heartbeats
     next_start: float | None = None
     backoff: float = BACKOFF_MIN
     restart: bool = True
@@ -112,7 +124,7 @@ class _Proc:
             )
         finally:
             out.close()
-        self.started_at = time.monotonic()
+        self.started_at, self.started_wall = time.monotonic(), time.time()
         self.next_start = None
 
     def alive(self) -> bool:
@@ -131,6 +143,20 @@ class _Proc:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGKILL)
             p.wait(5)
+
+
+@dataclass
+class _Restart:
+    """Restart bookkeeping of a model server (processes keep theirs in _Proc)."""
+
+    next_start: float | None = None
+    backoff: float = BACKOFF_MIN
+    starting: bool = False
+    started_at: float = 0.0
+
+    def schedule(self, now: float) -> None:
+        self.next_start = now + self.backoff
+        self.backoff = min(self.backoff * 2, BACKOFF_MAX)
 
 
 class Runtime:
@@ -156,6 +182,7 @@ class Runtime:
         restart_on_start_failure: bool = True,
         model_threads: int | None = None,
         credentials: dict | None = None,
+        liveness_deadline: float = LIVENESS_DEADLINE,
     ) -> None:
         self.plan = plan
         self.instance_id = instance_id or f"applicationInstance-{uuid.uuid4().hex[:24]}"
@@ -174,11 +201,13 @@ class Runtime:
         self.restart_on_start_failure = restart_on_start_failure
         self.model_threads = model_threads
         self.credentials = credentials
+        self.liveness_deadline = liveness_deadline
         self.rings: dict[str, ringmod.FrameRing] = {}
         self.camera_rings: dict[str, str] = {}  # stream id -> ring name
         self.output_rings: dict[tuple[str, str], str] = {}  # (code node, port) -> ring
         self.procs: dict[str, _Proc] = {}
         self.models: dict[str, Any] = {}  # node -> ModelServer
+        self._model_restarts: dict[str, _Restart] = {}
         self.states: dict[str, NodeStatus] = {}
         self.notes: list[str] = []
         self.start_failures: dict[str, str] = {}
@@ -468,6 +497,8 @@ class Runtime:
                         st.pid = p.popen.pid if p.popen else None
                 continue
             if p.popen is None or p.finished or p.alive():
+                if p.role == "camera" and p.alive() and self._watchdog(p, st):
+                    continue  # killed: restarted with backoff once it is reaped
                 if p.alive() and p.backoff > BACKOFF_MIN and now - p.started_at > STABLE_AFTER:
                     p.backoff = BACKOFF_MIN
                 continue
@@ -480,9 +511,8 @@ class Runtime:
                 st.status, st.detail = ERROR, f"exited with code {code}"
                 self._schedule(p)
         self._release_cameras()
-        for m, server in self.models.items():
-            if not server.is_alive():
-                self.states[m].status, self.states[m].detail = ERROR, "model server exited"
+        for m in self.models:
+            self._check_model(m, now)
         for stream, name in self.camera_rings.items():
             st, r = self.states[stream], self.rings[name]
             if st.status in (RUNNING, PAUSED, NOT_AVAILABLE) and self.procs[stream].alive():
@@ -494,6 +524,47 @@ class Runtime:
         sink = self._sink_status()
         for s in self.plan.sinks:
             self._rate(s.node, sink.get("frames", 0))
+
+    def _check_model(self, node: str, now: float) -> None:
+        """Restart a model server that died, on the same address, with backoff."""
+        server, st = self.models[node], self.states[node]
+        r = self._model_restarts.setdefault(node, _Restart())
+        if r.next_start is not None:
+            if now >= r.next_start and not self._stop.is_set():
+                r.next_start = None
+                st.restarts += 1
+                try:
+                    server.spawn()
+                except Exception as exc:  # reported, then retried with backoff
+                    st.detail = f"model server restart failed: {exc}"
+                    r.schedule(now)
+                    return
+                r.starting, r.started_at, st.pid = True, now, server.pid
+            return
+        if r.starting:
+            try:
+                ready = server.poll_ready(0)
+            except Exception as exc:  # it died while loading its model
+                r.starting = False
+                st.status, st.errors, st.detail = ERROR, st.errors + 1, str(exc)
+                self._write_log(node, f"panoptes: {exc}\n")
+                r.schedule(now)
+                return
+            if ready:
+                r.starting = False
+                st.status, st.detail = RUNNING, ""
+                self._write_log(node, "model server ready again (same address)\n")
+            return
+        if server.is_alive():
+            if r.backoff > BACKOFF_MIN and now - r.started_at > STABLE_AFTER:
+                r.backoff = BACKOFF_MIN
+            return
+        st.errors += 1
+        st.status = ERROR
+        st.detail = f"model server exited with code {server.returncode}; restarting"
+        log.warning("model node %s: %s in %.1fs", node, st.detail, r.backoff)
+        self._write_log(node, f"panoptes: {st.detail} in {r.backoff:g} s\n")
+        r.schedule(now)
 
     def _readers_ready(self, stream: str) -> bool:
         consumers = [
@@ -525,8 +596,45 @@ class Runtime:
         p.next_start = time.monotonic() + p.backoff
         p.backoff = min(p.backoff * 2, BACKOFF_MAX)
 
+    def _watchdog(self, p: _Proc, st: NodeStatus) -> bool:
+        """Kill a camera source whose heartbeat is past the liveness deadline.
+
+        The gap is logged once, when it starts, and once more when frames flow again;
+        the restarts in between follow the usual backoff.
+        """
+        r = self.rings[self.camera_rings[p.name]]
+        info = r.info()
+        beat, seq, wall = info["heartbeat"], info["latest_seq"], time.time()
+        stall = p.extra.get("stall")
+        if stall is not None and seq > stall[1]:
+            gap = wall - stall[0]
+            self._write_log(p.name, f"panoptes: frames again after a gap of {gap:.1f} s\n")
+            log.info("camera %s: frames again after a gap of %.1fs", p.name, gap)
+            p.extra.pop("stall")
+        if beat >= p.started_wall:
+            since, limit = beat, self.liveness_deadline
+        else:  # this process has not beaten yet: still importing or opening its stream
+            since, limit = p.started_wall, max(self.liveness_deadline, START_GRACE)
+        if wall - since <= limit or p.popen is None:
+            return False
+        detail = f"source stuck: no heartbeat for {wall - since:.1f} s (deadline {limit:g} s)"
+        if p.extra.get("stall") is None:
+            p.extra["stall"] = (max(beat, p.started_wall), seq)
+            log.warning("camera %s: %s; restarting it", p.name, detail)
+            self._write_log(p.name, f"panoptes: {detail}; restarting it\n")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.popen.pid, signal.SIGKILL)  # a stuck decoder may ignore SIGTERM
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.popen.wait(5)
+        p.extra["watchdog"] = detail
+        return True
+
     def _camera_exited(self, p: _Proc, st: NodeStatus, code: int) -> None:
         r = self.rings[self.camera_rings[p.name]]
+        if (detail := p.extra.pop("watchdog", None)) is not None:
+            st.status, st.detail = ERROR, detail
+            self._schedule(p)
+            return
         if code == 0 and r.state == ringmod.ENDED:
             p.finished = True
             st.status, st.detail = NOT_AVAILABLE, "stream ended"
