@@ -231,3 +231,25 @@ def build_project(
 
 def classes_json(n: int = 1000) -> str:
     return json.dumps([f"n{i:08d} class_{i}" for i in range(n)])
+
+
+def start_runtime(tmp: Path, project: Path, cameras: dict[str, list[str]], **kw):
+    """A Runtime over the project's only graph, with work, output and storage in tmp."""
+    from panoptes.runtime import Runtime, make_plan
+    from panoptes.spec import resolve
+
+    app = resolve(project / "graphs/app/graph.json", None, project / "packages", deployment=False)
+    plan = make_plan(app, project, cameras)
+    return Runtime(plan, tmp / "work", output_dir=tmp / "out", storage_dir=tmp / "storage", **kw)
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until true; AssertionError naming ``what`` after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

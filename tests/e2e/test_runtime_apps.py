@@ -6,32 +6,23 @@ from __future__ import annotations
 import json
 import socket
 import textwrap
-import time
 import urllib.request
 from pathlib import Path
 
 import appkit
 import pytest
 
-from panoptes.runtime import ERROR, PAUSED, RUNNING, Runtime, Signal, make_plan
-from panoptes.spec import resolve
+from panoptes.runtime import ERROR, PAUSED, RUNNING, Runtime, Signal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _runtime(tmp: Path, project: Path, cameras: dict[str, list[str]], **kw) -> Runtime:
-    app = resolve(project / "graphs/app/graph.json", None, project / "packages", deployment=False)
-    plan = make_plan(app, project, cameras)
-    return Runtime(plan, tmp / "work", output_dir=tmp / "out", storage_dir=tmp / "storage", **kw)
+    return appkit.start_runtime(tmp, project, cameras, **kw)
 
 
 def _until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    appkit.wait_until(predicate, timeout, what)
 
 
 PARAMS_APP = textwrap.dedent(

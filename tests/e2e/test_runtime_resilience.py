@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import textwrap
-import time
 from pathlib import Path
 
 import appkit
@@ -17,25 +16,17 @@ from panoptes.media import ring as ringmod
 from panoptes.media import source as source_mod
 from panoptes.models import shm as model_shm
 from panoptes.models.server import server_tag
-from panoptes.runtime import RUNNING, Runtime, make_plan
-from panoptes.spec import resolve
+from panoptes.runtime import RUNNING, Runtime
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _runtime(tmp: Path, project: Path, cameras: dict[str, list[str]], **kw) -> Runtime:
-    app = resolve(project / "graphs/app/graph.json", None, project / "packages", deployment=False)
-    plan = make_plan(app, project, cameras)
-    return Runtime(plan, tmp / "work", output_dir=tmp / "out", storage_dir=tmp / "storage", **kw)
+    return appkit.start_runtime(tmp, project, cameras, **kw)
 
 
 def _until(predicate, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    appkit.wait_until(predicate, timeout, what)
 
 
 def _count(path: Path) -> int:
