@@ -35,13 +35,10 @@ from panoptes.cloud.server import Server, ServerConfig, build_server
 from panoptes.cloud.services.device_view import DeviceView
 from panoptes.cloud.services.quotas import Limits as Quotas
 from pg_support import fresh_pg_database
+from sample_app import SAMPLE_APP, sample_packages
 from serve_support import free_port
 
 REGION = "us-east-1"
-SAMPLE_APP = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared/reference/manifest-fixtures/devguide@HEAD/sample-apps/aws-panorama-sample"
-)
 #: The account id the developer guide's manifests are written for.
 SAMPLE_ACCOUNT = "123456789012"
 
@@ -251,19 +248,9 @@ def register_camera(stack: Stack, name: str, password: str = "s3cr3t-pw") -> str
 
 def publish_sample_app(stack: Stack) -> dict[str, str]:
     """The developer guide's sample app: its two packages (tiny assets) and its camera."""
-    pkgs = SAMPLE_APP / "packages"
-    code = json.loads((pkgs / "123456789012-SAMPLE_CODE-1.0/package.json").read_text())
-    model = json.loads((pkgs / "123456789012-SQUEEZENET_PYTORCH-1.0/package.json").read_text())
-    model_bytes = b"tiny squeezenet weights"
-    descriptor = (pkgs / "123456789012-SQUEEZENET_PYTORCH-1.0/descriptor.json").read_bytes()
-    model_uri = f"{hashlib.sha256(model_bytes).hexdigest()}.tar.gz"
-    desc_uri = f"{hashlib.sha256(descriptor).hexdigest()}.json"
-    impl = model["nodePackage"]["assets"][0]["implementations"][0]
-    impl["assetUri"], impl["descriptorUri"] = model_uri, desc_uri
+    code, model, files = sample_packages()
     code_id, code_patch = publish_package(stack, code)
-    model_id, model_patch = publish_package(
-        stack, model, {model_uri: model_bytes, desc_uri: descriptor}
-    )
+    model_id, model_patch = publish_package(stack, model, files)
     camera_job = register_camera(stack, "MY_CAMERA")
     return {
         "code": code_patch,

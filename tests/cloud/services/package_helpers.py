@@ -5,13 +5,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
-SAMPLE_APP = (
-    Path(__file__).resolve().parents[3].parent
-    / "shared/reference/manifest-fixtures/devguide@HEAD/sample-apps/aws-panorama-sample"
-)
+from sample_app import SAMPLE_APP, sample_packages
 
 
 def package_doc(name: str, version: str = "1.0", category: str = "business_logic") -> dict:
@@ -110,17 +106,9 @@ def register_camera(api: Any, name: str, password: str = "s3cr3t-pw", **extra: A
 
 def publish_sample_app(api: Any) -> dict[str, str]:
     """The developer guide's sample: its two packages (tiny assets) and its camera."""
-    pkgs = SAMPLE_APP / "packages"
-    code = json.loads((pkgs / "123456789012-SAMPLE_CODE-1.0/package.json").read_text())
-    model = json.loads((pkgs / "123456789012-SQUEEZENET_PYTORCH-1.0/package.json").read_text())
-    model_bytes = b"tiny squeezenet weights"
-    descriptor = (pkgs / "123456789012-SQUEEZENET_PYTORCH-1.0/descriptor.json").read_bytes()
-    model_uri = f"{hashlib.sha256(model_bytes).hexdigest()}.tar.gz"
-    desc_uri = f"{hashlib.sha256(descriptor).hexdigest()}.json"
-    impl = model["nodePackage"]["assets"][0]["implementations"][0]
-    impl["assetUri"], impl["descriptorUri"] = model_uri, desc_uri
+    code, model, files = sample_packages()
     code_id, code_patch = publish(api, code)
-    model_id, model_patch = publish(api, model, {model_uri: model_bytes, desc_uri: descriptor})
+    model_id, model_patch = publish(api, model, files)
     register_camera(api, "MY_CAMERA")
     return {"code": code_patch, "model": model_patch, "code_id": code_id, "model_id": model_id}
 
