@@ -21,17 +21,19 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 
 from panoptes.cloud.db.models import ApplicationInstance, DeploymentCounter, Device, NodeInstance
-from panoptes.cloud.errors import QuotaExceeded, ResourceNotFound, ValidationError
+from panoptes.cloud.errors import QuotaExceeded, ValidationError
 from panoptes.cloud.services import states
 from panoptes.cloud.services.catalog import RegisteredPackages
 from panoptes.cloud.services.common import (
     Call,
+    get_owned,
     invalid,
     iso,
     lock_account,
     make_token,
     max_results_of,
     new_id,
+    owned,
     paginate,
     resume_key,
     set_tags,
@@ -76,10 +78,7 @@ def builtin_patch(ref: PackageRef) -> str:
 
 
 def get_instance(call: Call, instance_id: str) -> ApplicationInstance:
-    row = call.session.get(ApplicationInstance, instance_id)
-    if row is None or row.account_id != call.account:
-        raise ResourceNotFound(instance_id, "applicationInstance")
-    return row
+    return get_owned(call, ApplicationInstance, instance_id, "applicationInstance")
 
 
 def set_status(
@@ -300,13 +299,13 @@ def _count_quota(call: Call, device: Device, replacing: str | None) -> None:
 def create_application_instance(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     lock_account(call)
     device_id = p["DefaultRuntimeContextDevice"]
-    device = call.session.get(Device, device_id)
-    if device is None or device.account_id != call.account:
+    device = owned(call, Device, device_id)
+    if device is None:
         raise invalid("DefaultRuntimeContextDevice", f"no device {device_id} in this account")
     replacing = p.get("ApplicationInstanceIdToReplace")
     if replacing:
-        old = call.session.get(ApplicationInstance, replacing)
-        if old is None or old.account_id != call.account:
+        old = owned(call, ApplicationInstance, replacing)
+        if old is None:
             raise invalid("ApplicationInstanceIdToReplace", f"no application instance {replacing}")
         if old.device_id != device.id:
             raise invalid("ApplicationInstanceIdToReplace", f"{replacing} runs on another device")

@@ -17,9 +17,17 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import select
 
 from panoptes.cloud.db.models import CameraSource, NodeFromTemplateJob
-from panoptes.cloud.errors import Conflict, ResourceNotFound, ServiceError
+from panoptes.cloud.errors import Conflict, ServiceError
 from panoptes.cloud.services import states
-from panoptes.cloud.services.common import Call, invalid, iso, paginate, set_tags, sha256_hex
+from panoptes.cloud.services.common import (
+    Call,
+    get_owned,
+    invalid,
+    iso,
+    paginate,
+    set_tags,
+    sha256_hex,
+)
 from panoptes.cloud.services.packages import (
     add_version,
     create_package_row,
@@ -156,9 +164,7 @@ def _make_camera_package(call: Call, p: dict[str, Any], params: dict[str, str]) 
 
 
 def describe_node_from_template_job(call: Call, p: dict[str, Any]) -> dict[str, Any]:
-    job = call.session.get(NodeFromTemplateJob, p["JobId"])
-    if job is None or job.account_id != call.account:
-        raise ResourceNotFound(p["JobId"], "nodeFromTemplateJob")
+    job = get_owned(call, NodeFromTemplateJob, p["JobId"], "nodeFromTemplateJob")
     out = {
         "CreatedTime": job.created,
         "JobId": job.id,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from panoptes.cloud.context import RequestContext
 from panoptes.cloud.db.models import Account, Tag
-from panoptes.cloud.errors import ValidationError
+from panoptes.cloud.errors import ResourceNotFound, ValidationError
 
 if TYPE_CHECKING:
     from panoptes.cloud.services.backend import Services
@@ -43,6 +43,23 @@ class Call:
 
     def arn(self, kind: str, resource_id: str) -> str:
         return arn(self.ctx.region, self.account, kind, resource_id)
+
+
+def owned(call: Call, model: type[T], row_id: str) -> T | None:
+    """The row with this id if it belongs to the caller's account, else None.
+
+    Another account's resources do not exist for the caller: same answer as absent.
+    """
+    row = call.session.get(model, row_id)
+    return row if row is not None and row.account_id == call.account else None  # type: ignore[attr-defined]
+
+
+def get_owned(call: Call, model: type[T], row_id: str, resource_type: str) -> T:
+    """`owned`, or ResourceNotFoundException naming the id and type."""
+    row = owned(call, model, row_id)
+    if row is None:
+        raise ResourceNotFound(row_id, resource_type)
+    return row
 
 
 def new_id(prefix: str) -> str:

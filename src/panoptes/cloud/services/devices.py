@@ -18,6 +18,7 @@ from panoptes.cloud.services import states
 from panoptes.cloud.services.common import (
     Call,
     drop_tags,
+    get_owned,
     iso,
     paginate,
     tags_of,
@@ -27,10 +28,7 @@ from panoptes.cloud.services.provisioning import revoke_certificates
 
 
 def get_device(call: Call, device_id: str) -> Device:
-    device = call.session.get(Device, device_id)
-    if device is None or device.account_id != call.account:
-        raise ResourceNotFound(device_id, "device")
-    return device
+    return get_owned(call, Device, device_id, "device")
 
 
 def _devices_with_latest_job() -> Select[tuple[Device, DeviceJob]]:

@@ -17,9 +17,17 @@ from typing import Any
 from sqlalchemy import select
 
 from panoptes.cloud.db.models import PackageImportJob
-from panoptes.cloud.errors import Conflict, ResourceNotFound, ServiceError
+from panoptes.cloud.errors import Conflict, ServiceError
 from panoptes.cloud.services import states
-from panoptes.cloud.services.common import Call, invalid, iso, paginate, set_tags, sha256_hex
+from panoptes.cloud.services.common import (
+    Call,
+    get_owned,
+    invalid,
+    iso,
+    paginate,
+    set_tags,
+    sha256_hex,
+)
 from panoptes.cloud.services.packages import (
     add_version,
     create_package_row,
@@ -139,10 +147,7 @@ def _import(
 
 
 def get_import_job(call: Call, job_id: str) -> PackageImportJob:
-    job = call.session.get(PackageImportJob, job_id)
-    if job is None or job.account_id != call.account:
-        raise ResourceNotFound(job_id, "packageImportJob")
-    return job
+    return get_owned(call, PackageImportJob, job_id, "packageImportJob")
 
 
 def describe_package_import_job(call: Call, p: dict[str, Any]) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import select
 
 from panoptes.cloud.db.models import DeviceJob
-from panoptes.cloud.errors import Conflict, ResourceNotFound
+from panoptes.cloud.errors import Conflict
 from panoptes.cloud.services import states
-from panoptes.cloud.services.common import Call, invalid, iso, paginate
+from panoptes.cloud.services.common import Call, get_owned, invalid, iso, paginate
 from panoptes.cloud.services.devices import get_device
 
 
@@ -75,10 +75,7 @@ def _check_major(current: str | None, wanted: str, ota: dict[str, Any]) -> None:
 
 
 def get_job(call: Call, job_id: str) -> DeviceJob:
-    job = call.session.get(DeviceJob, job_id)
-    if job is None or job.account_id != call.account:
-        raise ResourceNotFound(job_id, "job")
-    return job
+    return get_owned(call, DeviceJob, job_id, "job")
 
 
 def describe_device_job(call: Call, p: dict[str, Any]) -> dict[str, Any]:

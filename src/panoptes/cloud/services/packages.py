@@ -35,6 +35,7 @@ from panoptes.cloud.services import states
 from panoptes.cloud.services.common import (
     Call,
     drop_tags,
+    get_owned,
     invalid,
     iso,
     lock_account,
@@ -78,11 +79,10 @@ BY_NAME = "packageName/"
 
 
 def get_package(call: Call, package_id: str) -> Package:
-    if package_id.startswith(BY_NAME):
-        package = package_by_name(call, package_id[len(BY_NAME) :])
-    else:
-        package = call.session.get(Package, package_id)
-    if package is None or package.account_id != call.account:
+    if not package_id.startswith(BY_NAME):
+        return get_owned(call, Package, package_id, "package")
+    package = package_by_name(call, package_id[len(BY_NAME) :])
+    if package is None:
         raise ResourceNotFound(package_id, "package")
     return package
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from panoptes.cloud.db.models import ApplicationInstance, Device, Package, Tag
 from panoptes.cloud.errors import ResourceNotFound
-from panoptes.cloud.services.common import Call, invalid, set_tags, tags_of
+from panoptes.cloud.services.common import Call, invalid, owned, set_tags, tags_of
 
 _ARN = re.compile(
     r"^arn:aws:panorama:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):"
@@ -25,8 +25,7 @@ def _resource(call: Call, resource_arn: str) -> str:
     m = _ARN.match(resource_arn)
     if m is None or m["account"] != call.account or m["region"] != call.ctx.region:
         raise ResourceNotFound(resource_arn, "resource")
-    row = call.session.get(_MODELS[m["kind"]], m["id"])
-    if row is None or row.account_id != call.account:
+    if owned(call, _MODELS[m["kind"]], m["id"]) is None:
         raise ResourceNotFound(resource_arn, m["kind"])
     return resource_arn
 
