@@ -34,12 +34,10 @@ from panoptes.cloud.services.device_view import DeviceView
 from panoptes.cloud.services.quotas import Limits as Quotas
 from panoptes.cloud.storage.base import ObjectStore
 from panoptes.cloud.storage.filesystem import FilesystemStore
+from panoptes.link import PROVISIONING_EXCHANGE
 from panoptes.settings import DEFAULT_REGION, ServiceRecord
 
 log = logging.getLogger(__name__)
-
-#: The route a provisioned device calls once: one-time token + CSR -> its certificate.
-PROVISIONING_EXCHANGE = "/provisioning/exchange"
 
 
 class ConfigError(ValueError):
