@@ -316,7 +316,7 @@ class Runtime:
         for cam in self.plan.cameras:
             # Each reader holds up to two slots; +2: the newest frame and the one written.
             n = min(ringmod.MAX_SLOTS, 2 + 2 * max(1, readers.get(cam.stream, 0)) + 2)
-            r = ringmod.FrameRing.create(ringmod.segment_name(f"{cam.stream}"), FRAME_CAPACITY, n)
+            r = ringmod.FrameRing.create(self._ring_name(cam.stream), FRAME_CAPACITY, n)
             # Every camera waits for its readers: no frame of a file is played to
             # nobody while the application imports and loads. onSignal cameras wait
             # for signal(RESUME) as well.
@@ -329,10 +329,15 @@ class Runtime:
                 if not sinks:
                     continue
                 tiles = max(1, sum(len(v) for v in c.media_inputs.values()))
-                name = ringmod.segment_name(f"{c.node}.{port}")
+                name = self._ring_name(f"{c.node}.{port}")
                 r = ringmod.FrameRing.create(name, FRAME_CAPACITY, min(64, 2 * tiles + 6))
                 self.rings[r.name] = r
                 self.output_rings[(c.node, port)] = r.name
+
+    def _ring_name(self, tag: str) -> str:
+        # The instance's id keeps two runtimes of one process (the device agent runs
+        # one per application instance) from colliding on a camera or node name.
+        return ringmod.segment_name(f"{self.instance_id[-12:]}.{tag}")
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
