@@ -24,8 +24,6 @@ Files under DATA/software/ (all JSON written atomically)::
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -41,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from panoptes import link
+from panoptes.project.files import atomic_write_bytes, sha256_file
 
 log = logging.getLogger("panoptes.agent.software")
 
@@ -112,19 +111,8 @@ class Version:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomically replace ``path``: a reader sees the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Atomically replace ``path`` (fsynced): a reader sees the old or the new file."""
+    atomic_write_bytes(path, json.dumps(data, indent=1, sort_keys=True).encode())
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -136,14 +124,6 @@ def read_json(path: Path) -> dict[str, Any] | None:
         log.warning("%s is not valid JSON: ignored", path)
         return None
     return data if isinstance(data, dict) else None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class SoftwareStore:
@@ -198,7 +178,7 @@ class SoftwareStore:
         downloads.mkdir(exist_ok=True)
         wheel = downloads / f"panoptes-{version}-py3-none-any.whl"
         download(path, wheel)
-        actual = sha256_of(wheel)
+        actual = sha256_file(wheel)
         if actual != sha:
             wheel.unlink(missing_ok=True)
             raise SoftwareError(
