@@ -62,17 +62,21 @@ def image(wheel: Path, version: str) -> dict:
 
 
 @contextmanager
-def software_endpoint(wheels: dict[str, Path]) -> Iterator[str]:
-    """A plain-HTTP stand-in for the device endpoint's software route: yields its URL."""
+def software_endpoint(wheels: dict[str, Path], desired: dict | None = None) -> Iterator[str]:
+    """A plain-HTTP stand-in for the device endpoint's software route (and its desired
+    state route, when ``desired`` is given): yields its URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             prefix = link.DEVICE_HTTP_SOFTWARE + "/"
             wheel = wheels.get(self.path[len(prefix) :]) if self.path.startswith(prefix) else None
-            if wheel is None:
+            if self.path == link.DEVICE_HTTP_DESIRED and desired is not None:
+                data = link.encode(desired)
+            elif wheel is not None:
+                data = wheel.read_bytes()
+            else:
                 self.send_error(404)
                 return
-            data = wheel.read_bytes()
             self.send_response(200)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

@@ -37,7 +37,7 @@ class Cloud:
         self.exits: list[int] = []
 
     def publish(self, kind: str, report: dict[str, Any]) -> bool:
-        assert kind == link.REPORT_JOB and report["Type"] == link.REPORT_JOB
+        assert kind == link.REPORT and report["Type"] == link.REPORT_JOB
         if not self.online:
             return False
         self.reports.append(report)
@@ -91,6 +91,19 @@ def test_ota_of_a_file_that_is_not_a_wheel_fails_at_verifying(
     assert cloud.statuses("d-0") == ["IN_PROGRESS", "DOWNLOADING", "VERIFYING", "FAILED"]
     assert cloud.reports[-1]["Reason"].startswith("software 0.9.9: pip install failed:")
     assert SoftwareStore(tmp_path).pending() is None and cloud.exits == []
+
+
+def test_ota_without_the_software_section_reads_it_from_the_device_endpoint(
+    tmp_path: Path,
+) -> None:
+    blob = tmp_path / "not-a-wheel.whl"
+    blob.write_bytes(b"panoptes 0.9.9 " * 1000)
+    desired = {"Revision": 3, "Software": {"Images": {"0.9.9": image(blob, "0.9.9")}}}
+    cloud = Cloud()
+    with software_endpoint({"0.9.9": blob}, desired) as url:
+        run(cloud.runner(tmp_path, http_download(url)), ota("d-8", "0.9.9"))
+    # Found, downloaded and checked: it fails only because the file is no wheel.
+    assert cloud.statuses("d-8") == ["IN_PROGRESS", "DOWNLOADING", "VERIFYING", "FAILED"]
 
 
 def test_ota_failures_name_the_cause(tmp_path: Path, endpoint: tuple[str, dict[str, Any]]) -> None:

@@ -30,9 +30,11 @@ from panoptes.agent.logship import (
     MAX_EVENT_BYTES,
     LogShipper,
 )
+from serve_support import free_port
 
 GROUP = link.instance_log_group("device-1", "applicationInstance-1")
 WAIT = 60.0
+MOSQUITTO = "/usr/sbin/mosquitto"
 
 # The child: appends ``count`` numbered lines to each named stream file in turn; with
 # ``rotate_at`` it renames every file to <name>.log.1 there and goes on in a new file.
@@ -253,60 +255,165 @@ def test_unwatch_ships_what_is_left_and_forgets_the_files(
     assert len(cloud.messages("mds")) == 11 and state["Offsets"] == {}
 
 
-def _mosquitto_up() -> bool:
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex(("127.0.0.1", 1883)) == 0
+class Broker:
+    """Our own Mosquitto on a free port, which a test can stop and start again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+        wait_until("Mosquitto to listen", listening)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(WAIT)
+            self.proc = None
 
 
-@pytest.mark.skipif(not _mosquitto_up(), reason="Mosquitto is not running on 127.0.0.1:1883")
-def test_batches_travel_as_link_messages_through_a_real_broker(logs: Path, tmp_path: Path) -> None:
-    import paho.mqtt.client as mqtt
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    if not Path(MOSQUITTO).exists():
+        pytest.skip(f"{MOSQUITTO} is not installed")
+    b = Broker(tmp_path)
+    b.start()
+    yield b
+    b.stop()
 
-    device = f"device-logship-{os.getpid()}"
-    topic = link.topic(device, link.LOGS)
-    received: list[tuple[str, dict[str, Any]]] = []
-    subscribed = threading.Event()
 
-    def client(name: str) -> mqtt.Client:
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name)
-        c.connect("127.0.0.1", 1883)
-        c.loop_start()
-        return c
+class Link:
+    """The two MQTT ends: the agent's publish callable and the control plane's
+    subscriber, which keeps each Sequence once (as the control plane does)."""
 
-    listener = client(f"{device}-cloud")
-    listener.on_message = lambda c, u, m: received.append((m.topic, link.decode(m.payload)))
-    listener.on_subscribe = lambda *a: subscribed.set()
-    listener.subscribe(link.topic("+", link.LOGS), qos=1)
-    assert subscribed.wait(WAIT)
-    agent = client(device)
+    def __init__(self, broker: Broker, device: str) -> None:
+        import paho.mqtt.client as mqtt
 
-    def publish(batch: dict[str, Any]) -> bool:
-        if not agent.is_connected():
+        self.topic = link.topic(device, link.LOGS)
+        self.batches: dict[int, dict[str, Any]] = {}
+        self.topics: set[str] = set()
+        self.ready = threading.Event()  # the control plane is subscribed
+        self.clients = []
+        for name in (f"{device}-cloud", device):
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name)
+            c.reconnect_delay_set(0.05, 0.5)
+            c.connect("127.0.0.1", broker.port)
+            self.clients.append(c)
+        self.cloud, self.agent = self.clients
+        self.cloud.on_connect = lambda c, *a: c.subscribe(link.topic("+", link.LOGS), qos=1)
+        self.cloud.on_subscribe = lambda *a: self.ready.set()
+        self.cloud.on_disconnect = lambda *a: self.ready.clear()
+        self.cloud.on_message = self._received
+        for c in self.clients:
+            c.loop_start()
+
+    def _received(self, client: Any, userdata: Any, message: Any) -> None:
+        batch = link.decode(message.payload)
+        assert set(batch) == {"Group", "Stream", "Events", "Sequence", "Dropped"}
+        assert all(set(e) == {"timestamp", "message"} for e in batch["Events"])
+        self.topics.add(message.topic)
+        self.batches.setdefault(batch["Sequence"], batch)
+
+    def publish(self, batch: dict[str, Any]) -> bool:
+        if not (self.agent.is_connected() and self.ready.is_set()):
             return False
-        info = agent.publish(topic, link.encode(batch), qos=1)
-        info.wait_for_publish(10)
+        info = self.agent.publish(self.topic, link.encode(batch), qos=1)
+        try:
+            info.wait_for_publish(5)
+        except (RuntimeError, ValueError):
+            return False
         return info.is_published()
 
-    shipper = LogShipper(tmp_path / "spool", publish, batch_interval=0.05, poll_interval=0.02)
+    def messages(self, stream: str) -> list[str]:
+        ordered = [self.batches[k] for k in sorted(self.batches)]
+        return [e["message"] for b in ordered if b["Stream"] == stream for e in b["Events"]]
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.disconnect()
+            c.loop_stop()
+
+
+def test_batches_travel_as_link_messages_through_a_real_broker(
+    logs: Path, tmp_path: Path, broker: Broker
+) -> None:
+    device = "device-logship"
+    mqtt_link = Link(broker, device)
+    shipper = LogShipper(tmp_path / "spool", mqtt_link.publish, batch_interval=0.05)
     try:
+        assert mqtt_link.ready.wait(WAIT)
         shipper.watch(logs, GROUP)
         written = write_lines(logs, 50, ["code_node"])
         shipper.add(link.device_log_group(device), "occ_log", "agent connected")
         assert shipper.flush(WAIT)
-        wait_until(
-            "the batches to arrive", lambda: sum(len(b["Events"]) for _, b in received) >= 51
-        )
+        wait_until("the batches", lambda: len(mqtt_link.messages("code_node")) == 50)
     finally:
         shipper.close()
-        for c in (agent, listener):
-            c.loop_stop()
-            c.disconnect()
-    assert {link.parse_topic(t) for t, _ in received} == {(device, link.LOGS)}
-    batches = [b for _, b in received]
-    assert [
-        e["message"] for b in batches if b["Stream"] == "code_node" for e in b["Events"]
-    ] == written
-    for b in batches:
-        assert set(b) == {"Group", "Stream", "Events", "Sequence", "Dropped"}
-        assert all(set(e) == {"timestamp", "message"} for e in b["Events"])
+        mqtt_link.close()
+    assert mqtt_link.topics == {link.topic(device, link.LOGS)}
+    assert mqtt_link.messages("code_node") == written
+    assert mqtt_link.messages("occ_log") == ["agent connected"]
+    groups = {b["Stream"]: b["Group"] for b in mqtt_link.batches.values()}
+    assert groups == {"code_node": GROUP, "occ_log": link.device_log_group(device)}
+
+
+# The application: writes a numbered line every few milliseconds until told to stop.
+APP = r"""
+import os, sys, time
+path, stop = sys.argv[1], sys.argv[2]
+with open(path, "a") as f:
+    i = 0
+    while not os.path.exists(stop):
+        f.write(f"frame {i}\n"); f.flush(); i += 1
+        time.sleep(0.005)
+    f.write(f"stopped after {i}\n")
+"""
+
+
+def test_logs_written_while_the_broker_is_down_arrive_when_it_is_back(
+    logs: Path, tmp_path: Path, broker: Broker
+) -> None:
+    mqtt_link = Link(broker, "device-outage")
+    shipper = LogShipper(
+        tmp_path / "spool", mqtt_link.publish, batch_interval=0.1, retry_interval=0.1
+    )
+    stop = tmp_path / "stop"
+    app = subprocess.Popen([sys.executable, "-c", APP, str(logs / "code_node.log"), str(stop)])
+    try:
+        assert mqtt_link.ready.wait(WAIT)
+        shipper.watch(logs, GROUP)
+        wait_until("lines online", lambda: len(mqtt_link.messages("code_node")) > 20)
+        broker.stop()  # the control plane is gone; the application goes on
+        before = len(mqtt_link.messages("code_node"))
+        wait_until("the spool to fill", lambda: shipper.spooled_bytes > 20_000)
+        assert app.poll() is None and len(mqtt_link.messages("code_node")) == before
+        broker.start()
+        wait_until("the spool to drain", lambda: shipper.spooled_bytes == 0)
+        stop.touch()
+        assert app.wait(WAIT) == 0
+        assert shipper.flush(WAIT)
+        wait_until(
+            "the last line",
+            lambda: any(m.startswith("stopped after") for m in mqtt_link.messages("code_node")),
+        )
+    finally:
+        stop.touch()
+        app.wait(WAIT)
+        shipper.close()
+        mqtt_link.close()
+    got = mqtt_link.messages("code_node")
+    count = int(got[-1].split()[-1])
+    assert got == [f"frame {i}" for i in range(count)] + [f"stopped after {count}"]
+    assert all(b["Dropped"] == 0 for b in mqtt_link.batches.values())

@@ -64,8 +64,9 @@ KEEP_RECORDS = 200
 class JobRunner:
     """Runs REBOOT and OTA jobs for the worker; see the module docstring.
 
-    ``publish_report(kind, report)`` sends one link report (kind is link.REPORT_JOB,
-    report the whole message with its Type) and returns False when it could not.
+    ``publish_report(kind, message)`` sends ``message`` (a whole job report, with its
+    Type) on the device's ``kind`` topic, always link.REPORT: the agent's
+    ``publish(kind, message)`` fits as it is. False when it could not (offline).
     ``request_exit(code)`` asks the worker to stop its runtimes and exit with
     ``code`` (software.EXIT_REBOOT or EXIT_OTA); it may return before that happens.
     ``download`` fetches software wheels (software.Download). ``ota_log(line)``, when
@@ -97,8 +98,9 @@ class JobRunner:
 
     def handle(self, job: dict[str, Any], software: dict[str, Any] | None = None) -> None:
         """Start ``job`` (a desired state ``Jobs`` entry) unless it was handled already;
-        ``software`` is the desired state's ``Software`` (where OTA images are). Returns
-        at once: the job runs in a background thread, one job at a time."""
+        ``software`` is the desired state's ``Software`` (where OTA images are; when not
+        given, an OTA reads it from link.DEVICE_HTTP_DESIRED). Returns at once: the job
+        runs in a background thread, one job at a time."""
         job_id = str(job.get("JobId") or "")
         if not job_id or "/" in job_id or job_id.startswith("."):
             log.warning("desired state has a job with an invalid JobId %r: ignored", job_id)
@@ -180,11 +182,24 @@ class JobRunner:
             self._report(rec, REBOOTING, phase=_RESTARTING)
             self.request_exit(EXIT_REBOOT)
         elif kind == OTA:
-            self._ota(rec, software or {})
+            self._ota(rec, software)
         else:
             self._report(rec, FAILED, f"unknown JobType {kind!r}: expected OTA or REBOOT", _DONE)
 
-    def _ota(self, rec: dict[str, Any], software: dict[str, Any]) -> None:
+    def _desired_software(self) -> dict[str, Any]:
+        # The caller had no desired state at hand: the device endpoint serves it too.
+        dest = self.store.root / ".downloads" / "desired.json"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.download(link.DEVICE_HTTP_DESIRED, dest)
+            desired = read_json(dest) or {}
+        except OSError as exc:
+            raise SoftwareError(f"cannot read the published software versions: {exc}") from exc
+        finally:
+            dest.unlink(missing_ok=True)
+        return desired.get("Software") or {}
+
+    def _ota(self, rec: dict[str, Any], software: dict[str, Any] | None) -> None:
         version = str(rec.get("ImageVersion") or "")
         if not version:
             self._report(rec, FAILED, "an OTA job needs an ImageVersion", _DONE)
@@ -194,8 +209,10 @@ class JobRunner:
             self._note(rec, f"panoptes {version} is already running")
             self._report(rec, COMPLETED, phase=_DONE)
             return
-        images = software.get("Images") or {}
         try:
+            images = (software if software is not None else self._desired_software()).get(
+                "Images"
+            ) or {}
             if version not in images:
                 published = ", ".join(sorted(images)) or "none"
                 raise SoftwareError(
@@ -270,7 +287,7 @@ class JobRunner:
             step = rec["Trail"][rec["Sent"]]
             message = {"Type": link.REPORT_JOB, "JobId": rec["JobId"], **step}
             try:
-                ok = self.publish_report(link.REPORT_JOB, message)
+                ok = self.publish_report(link.REPORT, message)
             except Exception:
                 log.exception("publishing job report")
                 ok = False

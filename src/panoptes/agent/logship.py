@@ -275,23 +275,23 @@ class LogShipper:
             self._read(tail)
 
     def _read(self, tail: _Tail, final: bool = False) -> None:
-        try:
-            st = os.stat(tail.path)
-        except FileNotFoundError:
-            st = None
         if tail.f is None:
-            if st is None:
-                return
             try:
                 self._open(tail)
             except FileNotFoundError:
-                return  # removed since the stat: next poll
-        self._drain(tail)
-        if st is None and not final:
-            return  # renamed away, no new file yet: keep reading the old one
+                return  # not there (yet)
         assert tail.f is not None
+        self._drain(tail)
+        # Look at the name only after reading: a file that grew meanwhile must not look
+        # truncated (its size can only be below our position if it really was).
+        try:
+            st: os.stat_result | None = os.stat(tail.path)
+        except FileNotFoundError:
+            st = None
         now = os.fstat(tail.f.fileno())
-        if st is None or (st.st_dev, st.st_ino) != (now.st_dev, now.st_ino):
+        if st is None and not final:
+            pass  # renamed away, no new file yet: keep reading the old one
+        elif st is None or (st.st_dev, st.st_ino) != (now.st_dev, now.st_ino):
             while self._drain(tail):  # rotated: read the old file to its end
                 pass
             self._finish_partial(tail)
@@ -300,7 +300,7 @@ class LogShipper:
                 with contextlib.suppress(FileNotFoundError):
                     self._open(tail, start=0)
                     self._drain(tail)
-        elif st.st_size < tail.offset + len(tail.partial):
+        elif st.st_size < tail.f.tell():
             # Truncated in place (copytruncate): what follows is new.
             tail.f.seek(0)
             tail.offset, tail.partial = 0, b""
