@@ -6,7 +6,8 @@ It imports panoptes (the version the launcher selected through PYTHONPATH), appe
 a start record to CONTROL_DIR/events.jsonl, marks itself healthy, reports jobs to
 CONTROL_DIR/reports.jsonl and reads the desired jobs from CONTROL_DIR/desired.json.
 Test builds of panoptes may carry ``_TEST_CRASH_AT_START`` or ``_TEST_NEVER_HEALTHY``
-in panoptes/__init__.py: the broken versions of the OTA tests.
+in panoptes/__init__.py: the broken versions of the OTA tests. A file
+CONTROL_DIR/crash-once makes the next start exit with code 3 (and is removed).
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def main() -> int:
     )
     if getattr(panoptes, "_TEST_CRASH_AT_START", False):
         raise RuntimeError("this build crashes at start")
+    crash_once = control / "crash-once"
+    if crash_once.exists():
+        crash_once.unlink()
+        return 3
     exit_code: list[int] = []
     stop = threading.Event()
 

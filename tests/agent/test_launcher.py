@@ -133,6 +133,17 @@ def test_reboot_restarts_the_worker_and_the_new_worker_reports_completed(device:
     # The desired state still lists the job: the new worker must not run it again.
     time.sleep(1.0)
     assert len(device.starts()) == 2 and statuses(device.reports("device-1-0"))[-1] == "COMPLETED"
+    device.stop()  # SIGTERM to the launcher stops its worker too
+    device.wait_for("the worker to stop", lambda: not pid_alive(starts[1]["pid"]))
+
+
+def test_a_crashed_worker_is_started_again(device: Device) -> None:
+    (device.control / "crash-once").touch()
+    device.start()
+    starts = device.wait_starts(2)
+    assert [s["version"] for s in starts] == [BASE, BASE]
+    assert not (device.control / "crash-once").exists()
+    assert "worker exited with code 3" in (device.control / "launcher.log").read_text()
 
 
 def test_ota_to_a_good_version_runs_it_and_reports_completed(device: Device) -> None:

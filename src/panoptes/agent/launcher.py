@@ -108,6 +108,10 @@ class Launcher:
                     trial = None
                     continue
                 write_json(self.store.root / "pending.json", trial)
+                if trial.get("Path") and not Path(trial["Path"]).is_dir():
+                    self._roll_back(trial, f"software {trial['Version']} is not installed")
+                    trial = None
+                    continue
             version = Version.from_json(trial) if trial else self.store.current()
             started = time.monotonic()
             code, failure = self._run_worker(version, trial)

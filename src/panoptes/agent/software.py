@@ -192,6 +192,8 @@ class SoftwareStore:
         target = self.version_dir(version)
         if target.is_dir():
             return Version(version, target)
+        for left in self.root.glob(f".install-{version}-*"):  # a crash during an install
+            shutil.rmtree(left, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(dir=self.root, prefix=f".install-{version}-"))
         try:
             proc = subprocess.run(
