@@ -93,6 +93,7 @@ class JobRunner:
         self._lock = threading.RLock()
         self._queue: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
         self._thread: threading.Thread | None = None
+        self._mine: set[str] = set()  # JobIds started by this process: not resume()'s
 
     # -- public ---------------------------------------------------------------------------
 
@@ -120,6 +121,7 @@ class JobRunner:
                 "Sent": 0,
             }
             self._save(rec)  # before anything runs: a restart must not run it again
+            self._mine.add(job_id)
             self._queue.append((rec, software))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run_queue, name="jobs", daemon=True)
@@ -130,6 +132,8 @@ class JobRunner:
         that spanned a restart, fail a job a restart cut short, send unsent reports."""
         with self._lock:
             for rec in self._all():
+                if rec["JobId"] in self._mine:
+                    continue  # started by this process, not left over from before a restart
                 if rec["Phase"] == _RESTARTING:
                     self._report(rec, COMPLETED, phase=_DONE)
                 elif rec["Phase"] == _SWITCHING:
