@@ -417,3 +417,61 @@ def test_logs_written_while_the_broker_is_down_arrive_when_it_is_back(
     count = int(got[-1].split()[-1])
     assert got == [f"frame {i}" for i in range(count)] + [f"stopped after {count}"]
     assert all(b["Dropped"] == 0 for b in mqtt_link.batches.values())
+
+
+# The agent, reduced to its shipper: publishes every batch by appending it to a file.
+AGENT = r"""
+import json, os, sys, time
+from pathlib import Path
+from panoptes.agent.logship import LogShipper
+spool, logs, out, group = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+
+def publish(batch):
+    fd = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.write(fd, (json.dumps(batch) + "\n").encode())  # one write: whole or not at all
+    os.close(fd)
+    return True
+
+shipper = LogShipper(spool, publish, batch_interval=0.02, poll_interval=0.01)
+shipper.watch(logs, group)
+time.sleep(3600)
+"""
+
+
+def test_an_agent_killed_mid_stream_loses_and_repeats_nothing(logs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "published.jsonl"
+    stop = tmp_path / "stop"
+    argv = [sys.executable, "-c", AGENT, str(tmp_path / "spool"), str(logs), str(out), GROUP]
+    app = subprocess.Popen([sys.executable, "-c", APP, str(logs / "code_node.log"), str(stop)])
+
+    def published() -> list[dict[str, Any]]:
+        text = out.read_text() if out.exists() else ""
+        return [json.loads(line) for line in text.splitlines()]
+
+    try:
+        for _ in range(3):  # kill -9 while lines flow, three times
+            agent = subprocess.Popen(argv)
+            count = len(published())
+            wait_until("new batches", lambda count=count: len(published()) > count + 5)
+            agent.kill()
+            agent.wait(WAIT)
+        stop.touch()
+        assert app.wait(WAIT) == 0
+        agent = subprocess.Popen(argv)
+        wait_until(
+            "the last line",
+            lambda: any(
+                e["message"].startswith("stopped after") for b in published() for e in b["Events"]
+            ),
+        )
+        agent.kill()
+        agent.wait(WAIT)
+    finally:
+        stop.touch()
+        app.wait(WAIT)
+    stored: dict[int, dict[str, Any]] = {}
+    for batch in published():  # the control plane keeps each Sequence once
+        stored.setdefault(batch["Sequence"], batch)
+    got = [e["message"] for s in sorted(stored) for e in stored[s]["Events"]]
+    count = int(got[-1].split()[-1])
+    assert got == [f"frame {i}" for i in range(count)] + [f"stopped after {count}"]
