@@ -62,8 +62,10 @@ Reports (the `report` payload, one JSON object with ``Type``)
 ``health``     {"Type", "ApplicationInstanceId", "HealthStatus",
                 "Nodes": {"node_instance_id": "RUNNING" | "ERROR" | "NOT_AVAILABLE"
                           | "PAUSED"}}
-``job``        {"Type", "JobId", "Status": "IN_PROGRESS" | "VERIFYING" | "COMPLETED"
-                | "FAILED", "Reason": "..." | null}
+``job``        {"Type", "JobId", "Status": "IN_PROGRESS" | "DOWNLOADING" | "VERIFYING"
+                | "REBOOTING" | "COMPLETED" | "FAILED", "Reason": "..." | null}
+               (the DeviceJob state machine in cloud/services/states.py says which
+               step may follow which)
 ``ack``        {"Type", "Revision"}  the device applied desired state ``Revision``.
 
 A report the control plane cannot apply (unknown instance, invalid transition) is
