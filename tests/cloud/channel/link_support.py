@@ -96,15 +96,24 @@ def mosquitto(data_dir: Path) -> Iterator[int]:
 
 @dataclass
 class LinkStack:
-    stack: Stack
+    """A control plane with its link: in this process (``stack``) or a `panoptes serve`."""
+
+    url: str
+    client: Callable[[], Any]  # a boto3 Panorama client
     broker_port: int
     device_port: int
     data_dir: Path
     broker_kind: str
+    stack: Stack | None = None
 
     @property
     def ca(self) -> Path:
         return self.data_dir / "ca" / "ca.pem"
+
+    @property
+    def api(self) -> Stack:
+        assert self.stack is not None, "this control plane runs in another process"
+        return self.stack
 
     def device(self, name: str) -> TestDevice:
         return make_device(self, name)
@@ -134,7 +143,9 @@ def link_stack(db_kind: str, broker_kind: str, tmp: Path) -> Iterator[LinkStack]
         stack.server.start_link(timeout=WAIT)
         try:
             assert wait_until(lambda: stack.server.link.bridge.connected, "the bridge")
-            yield LinkStack(stack, port, device_port, data_dir, broker_kind)
+            yield LinkStack(
+                stack.url, stack.client, port, device_port, data_dir, broker_kind, stack
+            )
         finally:
             stack.server.stop_link()
 
@@ -277,10 +288,10 @@ def exchange(url: str, token: str, csr: str) -> tuple[int, dict[str, Any]]:
 
 
 def make_device(ls: LinkStack, name: str) -> TestDevice:
-    out = ls.stack.client().provision_device(Name=name)
+    out = ls.client().provision_device(Name=name)
     info = read_archive(out["Certificates"])["provisioning.json"]
     key_pem, csr = new_key_and_csr()
-    status, body = exchange(ls.stack.url, info["ProvisioningCredential"]["Token"], csr)
+    status, body = exchange(ls.url, info["ProvisioningCredential"]["Token"], csr)
     assert status == 200, body
     folder = ls.data_dir.parent / "devices" / name
     folder.mkdir(parents=True)

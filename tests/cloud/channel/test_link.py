@@ -25,11 +25,11 @@ pytestmark = pytest.mark.slow
 
 
 def describe(ls: LinkStack, device_id: str) -> dict:
-    return ls.stack.client().describe_device(DeviceId=device_id)
+    return ls.api.client().describe_device(DeviceId=device_id)
 
 
 def instance_status(ls: LinkStack, instance_id: str) -> str:
-    listed = ls.stack.client().list_application_instances()["ApplicationInstances"]
+    listed = ls.api.client().list_application_instances()["ApplicationInstances"]
     return next(i["Status"] for i in listed if i["ApplicationInstanceId"] == instance_id)
 
 
@@ -115,7 +115,7 @@ def test_heartbeat_puts_the_device_online_and_the_last_will_offline(linked: Link
     net = d["CurrentNetworkingStatus"]
     assert net["Ethernet0Status"]["IpAddress"] == "10.0.0.9"
     assert d["LatestSoftware"]  # the settings' version while none is published
-    listed = linked.stack.client().list_devices()["Devices"]
+    listed = linked.api.client().list_devices()["Devices"]
     assert next(x for x in listed if x["DeviceId"] == device.id)["LeaseExpirationTime"] == lease
 
     # The connection dies without a DISCONNECT: the broker publishes the last will.
@@ -152,9 +152,9 @@ def _deploy_and_follow(ls: LinkStack) -> None:
     device = ls.device("camera-box")
     client = device.connect()
     device.online(client)
-    publish_sample_app(ls.stack)
-    api = ls.stack.client()
-    instance = api.create_application_instance(**deploy_params(ls.stack, device.id))[
+    publish_sample_app(ls.api)
+    api = ls.api.client()
+    instance = api.create_application_instance(**deploy_params(ls.api, device.id))[
         "ApplicationInstanceId"
     ]
     state = device.desired(
@@ -219,7 +219,7 @@ def test_deployment_flow_on_postgresql(tmp_path: Path):
 
 def test_a_retained_desired_state_waits_for_a_device_that_connects_later(linked: LinkStack):
     device = linked.device("late-riser")
-    job = linked.stack.client()
+    job = linked.api.client()
     # Heartbeat once so the device is provisioned (jobs need SUCCEEDED), then leave.
     first = device.connect()
     device.online(first)
@@ -240,7 +240,7 @@ def test_a_deleted_devices_certificate_stops_working(linked: LinkStack):
     device = linked.device("short-lived")
     client = device.connect()
     device.desired(lambda s: s["DeviceId"] == device.id, "its desired state")
-    linked.stack.client().delete_device(DeviceId=device.id)
+    linked.api.client().delete_device(DeviceId=device.id)
     status, body = device.https(link.DEVICE_HTTP_DESIRED)
     assert status == 403 and b"revoked" in body
     if linked.broker_kind == "embedded":
@@ -252,7 +252,7 @@ def test_a_deleted_devices_certificate_stops_working(linked: LinkStack):
     # Its retained desired state is cleared: a new subscriber (the bridge's
     # identity may read every device's topics) gets nothing.
     time.sleep(1.5)  # the bridge's hook and sweep have run
-    creds = linked.stack.server.link.credentials
+    creds = linked.api.server.link.credentials
     assert creds is not None
     watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{link.BRIDGE_IDENTITY}-t")
     watcher.tls_set_context(creds.bridge_context())
@@ -277,8 +277,8 @@ def test_asset_download_resumes_with_range(linked: LinkStack):
     device = linked.device("downloader")
     client = device.connect()
     device.online(client)
-    publish_sample_app(linked.stack)
-    linked.stack.client().create_application_instance(**deploy_params(linked.stack, device.id))
+    publish_sample_app(linked.api)
+    linked.api.client().create_application_instance(**deploy_params(linked.api, device.id))
     state = device.desired(lambda s: s["Packages"], "packages")
     asset = next(a for p in state["Packages"] for a in p["Assets"] if a["Size"] > 8)
     half = asset["Size"] // 2
@@ -302,7 +302,7 @@ def test_software_images_for_ota(linked: LinkStack, tmp_path: Path):
 
     wheel = tmp_path / "panoptes-9.1.0-py3-none-any.whl"
     wheel.write_bytes(b"PK\x03\x04 not really a wheel" * 100)
-    published = publish_wheel(linked.stack.s3(), wheel)
+    published = publish_wheel(linked.api.s3(), wheel)
     assert published == "9.1.0"
     device = linked.device("updatable")
     client = device.connect()
@@ -312,7 +312,7 @@ def test_software_images_for_ota(linked: LinkStack, tmp_path: Path):
     )
     described = describe(linked, device.id)
     assert described["DeviceAggregatedStatus"] == "UPDATE_NEEDED"
-    linked.stack.client().create_job_for_devices(
+    linked.api.client().create_job_for_devices(
         DeviceIds=[device.id],
         JobType="OTA",
         DeviceJobConfig={
@@ -337,7 +337,7 @@ def test_software_images_for_ota(linked: LinkStack, tmp_path: Path):
 def test_certificates_archive_names_the_link(linked: LinkStack):
     from api_helpers import read_archive
 
-    out = linked.stack.client().provision_device(Name="archived")
+    out = linked.api.client().provision_device(Name="archived")
     info = read_archive(out["Certificates"])["provisioning.json"]
     assert info["DeviceEndpoint"] == f"https://127.0.0.1:{linked.device_port}"
     assert info["Broker"] == f"mqtts://127.0.0.1:{linked.broker_port}"

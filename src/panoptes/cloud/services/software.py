@@ -84,7 +84,7 @@ def latest(store: ObjectStore, fallback: str) -> str:
 
 def software_block(store: ObjectStore, fallback: str) -> dict[str, Any]:
     """The desired state's ``Software``: latest version and every image."""
-    published = images(store)
+    published = cached_images(store)  # a sweep builds this for every device
     return {
         "Latest": max(published, key=version_key) if published else fallback,
         "Images": {v: image.link_entry() for v, image in sorted(published.items())},
