@@ -46,14 +46,23 @@ LINKED_STATUSES = ("PENDING", "SUCCEEDED", "ERROR")
 
 
 def content_digest(state: dict[str, Any]) -> str:
-    """SHA-256 of a desired state without its statuses and revision.
+    """SHA-256 of a desired state without its statuses, revision and secrets.
 
     Statuses change with every device report; they are news for the API, not work
-    for the device, so they alone never make a new revision.
+    for the device, so they alone never make a new revision. Camera URLs and
+    passwords stay out of the stored digest (a hash of a password is a secret too);
+    nothing is lost: a camera package version's credentials never change, and the
+    plan names the exact patch.
     """
     stripped = {k: v for k, v in state.items() if k != "Revision"}
     stripped["ApplicationInstances"] = [
-        {k: v for k, v in app.items() if k not in ("Status",)}
+        {
+            **{k: v for k, v in app.items() if k != "Status"},
+            "Cameras": {
+                node: {"Username": cam.get("Username")}
+                for node, cam in (app.get("Cameras") or {}).items()
+            },
+        }
         for app in state.get("ApplicationInstances", [])
     ]
     stripped["Jobs"] = [
