@@ -226,8 +226,13 @@ def test_a_retained_desired_state_waits_for_a_device_that_connects_later(linked:
     wait_until(lambda: describe(linked, device.id)["ProvisioningStatus"] == "SUCCEEDED", "up")
     first.disconnect()
     first.loop_stop()
+    bridge = linked.api.server.link.bridge
+    assert bridge is not None
+    before = bridge.published_revision(device.id) or 0
     job.create_job_for_devices(DeviceIds=[device.id], JobType="REBOOT")
-    time.sleep(0.5)  # the bridge publishes while the device is away
+    wait_until(  # published (retained) while the device is away
+        lambda: (bridge.published_revision(device.id) or 0) > before, "the new revision"
+    )
     device.connect()
     state = device.desired(lambda s: s["Jobs"], "the reboot job")
     assert state["Jobs"][0]["JobType"] == "REBOOT"
@@ -251,7 +256,9 @@ def test_a_deleted_devices_certificate_stops_working(linked: LinkStack):
         assert connect_outcome(again, linked.broker_port) == "Not authorized"
     # Its retained desired state is cleared: a new subscriber (the bridge's
     # identity may read every device's topics) gets nothing.
-    time.sleep(1.5)  # the bridge's hook and sweep have run
+    bridge = linked.api.server.link.bridge
+    assert bridge is not None
+    wait_until(lambda: bridge.cleared(device.id), "the bridge to clear the topic")
     creds = linked.api.server.link.credentials
     assert creds is not None
     watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{link.BRIDGE_IDENTITY}-t")

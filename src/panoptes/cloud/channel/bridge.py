@@ -114,6 +114,15 @@ class Bridge:
         """Compare every device now (the periodic sweep, on demand)."""
         self._work.put(_SWEEP)
 
+    def published_revision(self, device_id: str) -> int | None:
+        """The revision this bridge last published for the device (None: none yet)."""
+        with self._published_lock:
+            return self._published.get(device_id)
+
+    def cleared(self, device_id: str) -> bool:
+        """Whether the (deleted) device's desired topic was cleared."""
+        return device_id in self._cleared
+
     # -- publishing (one thread: revisions go out in order) --------------------------
 
     def _publish_loop(self) -> None:

@@ -130,6 +130,11 @@ def connect_problem(identity: str, connect: ConnectPacket) -> str | None:
     return None
 
 
+def _log_failure(future: Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("embedded broker: dropping a session failed: %s", future.exception())
+
+
 async def _close(out: StreamWriterAdapter) -> None:
     with contextlib.suppress(OSError):  # the client may hang up first
         await out.close()
@@ -174,11 +179,13 @@ class EmbeddedBroker:
         thread.join(timeout)
         self._loop = self._thread = None
 
-    def disconnect(self, client_id: str, timeout: float = 5.0) -> None:
-        """Drop a live session (its device was deleted); its last will is published."""
+    def disconnect(self, client_id: str) -> None:
+        """Drop a live session (its device was deleted); its last will is published.
+
+        Returns at once: the caller is an API request that must not wait on the broker."""
         if self._loop is not None:
             future = asyncio.run_coroutine_threadsafe(self._disconnect(client_id), self._loop)
-            future.result(timeout)
+            future.add_done_callback(_log_failure)
 
     # -- inside the broker's loop ---------------------------------------------------------
 

@@ -86,17 +86,31 @@ def issue(
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    tmp.replace(path)
+
+
 def write_pair(folder: Path, stem: str, cert_pem: bytes, key_pem: bytes) -> KeyPair:
-    """``stem.pem`` and ``stem.key`` (0600) in ``folder``, each replaced atomically."""
+    """``stem.pem`` and ``stem.key`` (0600) in ``folder`` (Mosquitto's layout)."""
     folder.mkdir(parents=True, exist_ok=True)
     pair = KeyPair(folder / f"{stem}.pem", folder / f"{stem}.key")
-    for path, data, mode in ((pair.key, key_pem, 0o600), (pair.cert, cert_pem, 0o644)):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        tmp.replace(path)
+    _write_atomic(pair.key, key_pem, 0o600)
+    _write_atomic(pair.cert, cert_pem, 0o644)
     return pair
+
+
+def write_combined(folder: Path, stem: str, cert_pem: bytes, key_pem: bytes) -> KeyPair:
+    """Certificate and key in ONE file (0600), replaced atomically: a process loading
+    it while another re-issues never gets a key of one and a certificate of the other
+    (several API workers may share a data dir)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stem}.pem"
+    _write_atomic(path, cert_pem + key_pem, 0o600)
+    return KeyPair(path, path)
 
 
 @dataclass(frozen=True)
@@ -114,9 +128,9 @@ class LinkCredentials:
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o700)
         ca_path = folder / "ca.pem"
-        ca_path.write_text(ca.pem)
-        server = write_pair(folder, "server", *issue(ca, "panoptes", now, server_names=names))
-        bridge = write_pair(folder, "bridge", *issue(ca, BRIDGE_IDENTITY, now))
+        _write_atomic(ca_path, ca.pem.encode(), 0o644)
+        server = write_combined(folder, "server", *issue(ca, "panoptes", now, server_names=names))
+        bridge = write_combined(folder, "bridge", *issue(ca, BRIDGE_IDENTITY, now))
         return cls(ca_path, server, bridge)
 
     def server_context(self) -> ssl.SSLContext:
