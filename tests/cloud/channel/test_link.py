@@ -349,3 +349,19 @@ def test_certificates_archive_names_the_link(linked: LinkStack):
     assert info["DeviceEndpoint"] == f"https://127.0.0.1:{linked.device_port}"
     assert info["Broker"] == f"mqtts://127.0.0.1:{linked.broker_port}"
     assert read_archive(out["Certificates"])["ca.pem"] == linked.ca.read_text()
+
+
+def test_log_batches_reach_the_registered_handler(linked: LinkStack):
+    got: queue.Queue[tuple[str, dict]] = queue.Queue()
+    linked.api.server.link.on_logs(lambda device_id, batch: got.put((device_id, batch)))
+    device = linked.device("chatty")
+    client = device.connect()
+    batch = {
+        "Group": link.device_log_group(device.id),
+        "Stream": "agent",
+        "Events": [{"timestamp": 1_700_000_000_000, "message": "hello"}],
+        "Sequence": 1,
+        "Dropped": 0,
+    }
+    client.publish(link.topic(device.id, link.LOGS), link.encode(batch), qos=1)
+    assert got.get(timeout=WAIT) == (device.id, batch)

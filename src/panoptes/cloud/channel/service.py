@@ -1,6 +1,7 @@
 """DeviceLink: the channel's parts started and stopped together by `panoptes serve`.
 
     link = DeviceLink(view, LinkSettings(...), data_dir)
+    link.on_logs(store_batch)   # handler(device_id, batch): the log store's entry
     link.start()     # certificates, embedded broker (or none), bridge, device endpoint
     backend.listeners.append(link.changed)   # API changes -> publish at once
     link.stop()
@@ -21,7 +22,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from panoptes.cloud.channel.access import Gatekeeper
-from panoptes.cloud.channel.bridge import Bridge
+from panoptes.cloud.channel.bridge import Bridge, LogHandler
 from panoptes.cloud.channel.broker import EmbeddedBroker
 from panoptes.cloud.channel.certs import LinkCredentials, host_names
 from panoptes.cloud.channel.endpoint import DeviceEndpoint
@@ -84,6 +85,14 @@ class DeviceLink:
         self.bridge: Bridge | None = None
         self.endpoint: DeviceEndpoint | None = None
         self.credentials: LinkCredentials | None = None
+        self._log_handlers: list[LogHandler] = []
+
+    def on_logs(self, handler: LogHandler) -> None:
+        """Register ``handler(device_id, batch)`` for every device log batch
+        (link.LOGS); works before and after start()."""
+        self._log_handlers.append(handler)
+        if self.bridge is not None:
+            self.bridge.on_logs(handler)
 
     def start(self, timeout: float = 30.0) -> None:
         now = datetime.now(UTC)
@@ -110,6 +119,8 @@ class DeviceLink:
                 sweep_seconds=s.sweep_seconds,
                 shared_group="panoptes" if self.external else None,
             )
+            for handler in self._log_handlers:
+                self.bridge.on_logs(handler)
             self.bridge.start(timeout if self.external is None else 5.0)
             self.endpoint = DeviceEndpoint(
                 self.view, creds.server_context(), s.bind_host, s.device_port
