@@ -352,11 +352,18 @@ class DeviceView:
 
     def acknowledge(self, device_id: str, revision: int, now: datetime) -> list[str]:
         """The device applied desired state ``revision``: its PENDING instances were
-        delivered (-> REQUESTED). An ack of an older revision changes nothing: the
-        instances pending now may not be in it; the ack of the newest one follows."""
+        delivered (-> REQUESTED). Only when ``revision`` is the latest AND the content
+        has not changed since it was published (an instance created a moment later is
+        not in it): otherwise the ack of the newer revision follows."""
         with self.env.db.transaction() as session:
-            device = _device(session, device_id)
+            device = session.scalars(
+                select(Device).where(Device.id == device_id).with_for_update()
+            ).first()
+            if device is None:
+                raise ResourceNotFound(device_id, "device")
             if revision != device.desired_revision:
+                return []
+            if content_digest(self._desired(session, device)) != device.desired_digest:
                 return []
             rows = session.scalars(
                 select(ApplicationInstance).where(
