@@ -155,20 +155,23 @@ class Bridge:
     def _publish(self, device_id: str) -> None:
         if not self.connected:
             return  # on (re)connect everything is compared again
-        topic = link.topic(device_id, link.DESIRED)
         try:
             state = self.view.publishable_state(device_id)
         except ResourceNotFound:
             with self._published_lock:
                 known = self._published.pop(device_id, None)
             if known is not None or device_id not in self._cleared:
-                self.client.publish(topic, b"", qos=1, retain=True)  # clears the retained
+                # Empty retained messages clear what the broker keeps for the device:
+                # its desired state and its last presence (the will "offline").
+                for kind in (link.DESIRED, link.PRESENCE):
+                    self.client.publish(link.topic(device_id, kind), b"", qos=1, retain=True)
                 self._cleared.add(device_id)
             return
         revision = state["Revision"]
         with self._published_lock:
             if self._published.get(device_id) == revision:
                 return
+        topic = link.topic(device_id, link.DESIRED)
         info = self.client.publish(topic, link.encode(state), qos=1, retain=True)
         if info.rc == mqtt.MQTT_ERR_SUCCESS:
             with self._published_lock:
