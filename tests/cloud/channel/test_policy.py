@@ -112,3 +112,39 @@ def test_statuses_and_secrets_do_not_make_a_new_revision() -> None:
     # The stored digest never carries a password, not even hashed with the rest.
     other_password = {**app, "Cameras": {"cam": {**app["Cameras"]["cam"], "Password": "p2"}}}
     assert content_digest({**state, "ApplicationInstances": [other_password]}) == base
+
+
+def test_link_ports_and_urls_follow_the_api_port(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    from panoptes.cloud.server import ServerConfig
+
+    plain = ServerConfig(tmp_path, port=9000).link
+    assert (plain.device_port, plain.broker_port) == (9001, 9002)
+    assert plain.broker_url == "mqtts://127.0.0.1:9002"
+    assert plain.device_endpoint == "https://127.0.0.1:9001"
+    # Listening everywhere: devices are told this machine's name, unless --public-host.
+    assert ServerConfig(tmp_path, host="0.0.0.0").link.public_host == socket.getfqdn()
+    public = ServerConfig(tmp_path, host="0.0.0.0", public_host="cams.example", port=80).link
+    assert public.device_endpoint == "https://cams.example:81"
+    external = ServerConfig(tmp_path, broker="mqtts://mq.example:8883").link
+    assert external.broker_url == "mqtts://mq.example:8883"
+
+
+def test_a_busy_port_is_one_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    from typer.testing import CliRunner
+
+    from panoptes.cli.main import app
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(
+            app, ["serve", "--data-dir", str(tmp_path / "d"), "--broker-port", str(port)]
+        )
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "the device link cannot start" in text and "--broker-port" in text

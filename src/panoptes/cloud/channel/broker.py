@@ -169,7 +169,8 @@ class EmbeddedBroker:
 
     def stop(self, timeout: float = 10.0) -> None:
         loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
+        if loop is None or thread is None or loop.is_closed():
+            self._loop = self._thread = None
             return
         try:
             asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout)
@@ -196,8 +197,9 @@ class EmbeddedBroker:
         try:
             loop.run_until_complete(self._start())
         except BaseException as exc:
-            ready.set_exception(exc)
+            self._loop = None  # nothing to stop
             loop.close()
+            ready.set_exception(exc)
             return
         ready.set_result(None)
         try:
