@@ -50,7 +50,13 @@ Desired state (the `desired` payload)
      "Jobs": [{"JobId", "JobType": "OTA" | "REBOOT", "ImageVersion", "Status"}],
      "Software": {"Latest": "0.2.0",
                   "Images": {"0.2.0": {"Path": "/device/v1/software/0.2.0",
+                                       "File": "panoptes-0.2.0-py3-none-any.whl",
                                        "Sha256": "...", "Size": 123}}}}
+
+``Revision`` grows when the content changes; statuses alone (an instance's
+``Status``, a job's ``Status``) do not make a new revision, so they are as of the
+revision's publication. ``File`` is the wheel's file name (pip needs it); the
+device endpoint also sends it as Content-Disposition.
 
 Reports (the `report` payload, one JSON object with ``Type``)
 -------------------------------------------------------------
