@@ -1,0 +1,72 @@
+"""The observability services on a real database, called as the protocol layer calls
+them (World), for the tests in this folder."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from panoptes.cloud.context import RequestContext
+from panoptes.cloud.db import Database
+from panoptes.cloud.db.models import ApplicationInstance
+from panoptes.cloud.errors import ServiceError
+from panoptes.cloud.services import PanoramaBackend, Secrets, Settings
+from panoptes.cloud.services.observability import CloudWatchBackend, LogsBackend
+from panoptes.cloud.storage.filesystem import FilesystemStore
+
+ACCOUNT = "123456789012"
+OTHER = "210987654321"
+
+
+class World:
+    """One control plane: Panorama (to make devices), CloudWatch Logs and CloudWatch."""
+
+    def __init__(self, db: Database, tmp: Path) -> None:
+        settings = Settings(data_dir=tmp / "data")
+        self.panorama = PanoramaBackend(
+            db, FilesystemStore(tmp / "objects"), settings, Secrets(b"k" * 32)
+        )
+        self.env = self.panorama.env
+        self.logs_backend = LogsBackend(self.env)
+        self.cw_backend = CloudWatchBackend(self.env)
+        # Real time: ingest_batch and put_device_metric stamp with the clock.
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def ctx(self, account: str = ACCOUNT) -> RequestContext:
+        return RequestContext(account, "us-east-1", "AKIDTEST", "admin", now=self.now)
+
+    def logs(self, operation: str, account: str = ACCOUNT, **params: Any) -> dict[str, Any]:
+        return self.logs_backend.handle(operation, self.ctx(account), params)
+
+    def cw(self, operation: str, account: str = ACCOUNT, **params: Any) -> dict[str, Any]:
+        return self.cw_backend.handle(operation, self.ctx(account), params)
+
+    def fails(self, code: str, call: Any, operation: str, **params: Any) -> ServiceError:
+        with pytest.raises(ServiceError) as info:
+            call(operation, **params)
+        assert info.value.code == code, info.value.message
+        return info.value
+
+    def device(self, name: str = "lobby", account: str = ACCOUNT) -> str:
+        return self.panorama.handle("ProvisionDevice", self.ctx(account), {"Name": name})[
+            "DeviceId"
+        ]
+
+    def instance(self, device_id: str, account: str = ACCOUNT, name: str = "my-app") -> str:
+        """An application instance row on the device (what a deployment leaves behind)."""
+        instance_id = f"applicationInstance-{name}{device_id[-6:]}"
+        with self.env.db.transaction() as session:
+            session.add(
+                ApplicationInstance(
+                    id=instance_id, account_id=account, region="us-east-1", name=name,
+                    description=None, device_id=device_id, manifest_payload="{}",
+                    overrides_payload=None, plan={}, status="DEPLOYMENT_SUCCEEDED",
+                    status_description=None, health_status="RUNNING", replaces_id=None,
+                    runtime_role_arn=None, runtime_context_states=None,
+                    created=self.now, updated=self.now,
+                )
+            )  # fmt: skip
+        return instance_id
