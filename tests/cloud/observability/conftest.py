@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from obs_support import World
+from obs_support import SmtpSink, WebhookSink, World
 
 from panoptes.cloud.db import Database
 
@@ -13,3 +14,17 @@ from panoptes.cloud.db import Database
 @pytest.fixture
 def world(db: Database, tmp_path: Path) -> World:
     return World(db, tmp_path)
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookSink]:
+    sink = WebhookSink()
+    yield sink
+    sink.close()
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    yield sink
+    sink.close()
