@@ -3,6 +3,7 @@ them (World), for the tests in this folder."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,49 @@ class SmtpSink:
 
     def close(self) -> None:
         self.controller.stop()
+
+
+# --- clients as applications run them -------------------------------------------------
+
+
+def legacy_endpoints(folder: Path, endpoint_url: str, services: tuple[str, ...]) -> Path:
+    """An endpoints.json that routes old botocore (no AWS_ENDPOINT_URL before 1.31) to
+    ``endpoint_url`` for ``services`` (endpoint prefixes), when ``folder`` is on
+    AWS_DATA_PATH: how unchanged `boto3.resource('cloudwatch')` code finds Panoptes."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(endpoint_url)
+    endpoint = {"hostname": parsed.netloc, "protocols": [parsed.scheme]}
+    document = {
+        "version": 3,
+        "partitions": [{
+            "partition": "aws", "partitionName": "AWS", "dnsSuffix": "amazonaws.com",
+            "regionRegex": "^(us|eu|ap|sa|ca|me|af|il|mx)\\-\\w+\\-\\d+$",
+            "regions": {"us-east-1": {"description": "US East (N. Virginia)"}},
+            "defaults": {"hostname": "{service}.{region}.{dnsSuffix}",
+                         "protocols": ["https"], "signatureVersions": ["v4"]},
+            "services": {s: {"endpoints": {"us-east-1": endpoint}} for s in services},
+        }],
+    }  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "endpoints.json").write_text(json.dumps(document))
+    return folder
+
+
+def old_boto3_venv(root: Path, spec: str = "boto3==1.24.*") -> Path:
+    """A virtualenv with an old boto3 (apps pin them); returns its python."""
+    import subprocess
+    import venv
+
+    python = root / "bin" / "python"
+    if not python.exists():
+        venv.create(root, with_pip=True)
+    check = subprocess.run([str(python), "-c", "import boto3"], capture_output=True)
+    if check.returncode != 0:
+        res = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", spec],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        if res.returncode != 0:
+            pytest.fail(f"pip install {spec} failed (is PyPI reachable?):\n{res.stderr[-2000:]}")
+    return python
