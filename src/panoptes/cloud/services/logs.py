@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -473,10 +473,18 @@ _STREAM_ID = (
 
 def _stream_id(call: Call, params: dict[str, Any]) -> int:
     """The stream's id in one query (GetLogEvents is polled: view-logs.sh, tail -f)."""
-    found = call.session.connection().execute(
-        _STREAM_ID,
-        {"account": call.account, "group": _group_name(params), "stream": params["logStreamName"]},
-    ).scalar()
+    found = (
+        call.session.connection()
+        .execute(
+            _STREAM_ID,
+            {
+                "account": call.account,
+                "group": _group_name(params),
+                "stream": params["logStreamName"],
+            },
+        )
+        .scalar()
+    )
     if found is None:  # say which one is missing
         _stream(call.session, _group(call, params), params["logStreamName"])
     return found
@@ -610,12 +618,10 @@ def filter_log_events(call: Call, params: dict[str, Any]) -> dict[str, Any]:
             or_(*(LogEvent.message.contains(t, autoescape=True) for t in pattern.any_of))
         )
     position = (int(last[0]), int(last[1])) if last else _HEAD
-    query = query.where(
-        or_(
-            LogEvent.timestamp_ms > position[0],
-            and_(LogEvent.timestamp_ms == position[0], LogEvent.id > position[1]),
-        )
-    ).order_by(LogEvent.timestamp_ms, LogEvent.id)
+    # A row-value bound: SQLite walks the index with it, not with `a > x OR (a = x AND ...)`.
+    query = query.where(tuple_(LogEvent.timestamp_ms, LogEvent.id) > tuple_(*position)).order_by(
+        LogEvent.timestamp_ms, LogEvent.id
+    )
     events: list[dict[str, Any]] = []
     more = False
     rows = call.session.execute(query.limit(FILTER_SCAN_ROWS + 1))
