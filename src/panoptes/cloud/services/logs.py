@@ -354,6 +354,10 @@ def ingest_batch(
     events, sequence = batch.get("Events"), batch.get("Sequence")
     if not isinstance(group_name, str) or not isinstance(stream_name, str) or not stream_name:
         raise LogBatchRejected("a LogBatch needs string Group and Stream")
+    if len(stream_name) > 512 or ":" in stream_name or "*" in stream_name:
+        raise LogBatchRejected(
+            f"stream name {stream_name[:80]!r}: at most 512 characters, no : or *"
+        )
     if not isinstance(events, list) or isinstance(sequence, bool) or not isinstance(sequence, int):
         raise LogBatchRejected("a LogBatch needs an Events list and an integer Sequence")
     rows = _batch_rows(events)
