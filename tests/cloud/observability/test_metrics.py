@@ -142,3 +142,35 @@ def test_prometheus_shows_the_newest_value_of_each_metric(world: World) -> None:
     assert active.split(" ")[-2] == "0.0"  # the newest datum, not the first
     (app,) = [line for line in lines if line.startswith("AWSPanoramaApplication_")]
     assert 'Application_Name="aws-panorama-sample"' in app and " 12.5 " in app
+
+
+def test_the_bridge_helpers_name_the_device_and_the_instance(world: World) -> None:
+    from panoptes.cloud.services.metrics import application_errors, device_active
+
+    device, other = world.device("lobby"), world.device("dock")
+    instance = world.instance(device, name="my-app")
+    assert device_active(world.env, device)
+    assert not device_active(world.env, "device-gone")
+    crashed = {"ApplicationInstanceId": instance, "HealthStatus": "ERROR",
+               "Nodes": {"code_node": "ERROR", "model_node": "RUNNING"}}  # fmt: skip
+    assert application_errors(world.env, device, crashed)
+    assert application_errors(world.env, device, {**crashed, "Nodes": {"code_node": "RUNNING"},
+                                                  "HealthStatus": "RUNNING"})  # fmt: skip
+    assert not application_errors(world.env, other, crashed)  # not that device's instance
+
+    listed = world.cw("ListMetrics", Namespace=DEVICE_NAMESPACE)["Metrics"]
+    assert sorted(
+        (m["MetricName"], tuple(d["Value"] for d in m["Dimensions"])) for m in listed
+    ) == [
+        (APPLICATION_ERRORS, (instance, "my-app")),
+        (DEVICE_ACTIVE, (device, "lobby")),
+    ]
+    now = datetime.now(UTC)
+    (point,) = world.cw(
+        "GetMetricStatistics", Namespace=DEVICE_NAMESPACE, MetricName=APPLICATION_ERRORS,
+        Dimensions=[{"Name": "ApplicationInstanceName", "Value": "my-app"},
+                    {"Name": "ApplicationInstanceId", "Value": instance}],
+        StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=1), Period=600,
+        Statistics=["Sum", "SampleCount"],
+    )["Datapoints"]  # fmt: skip
+    assert (point["Sum"], point["SampleCount"]) == (1, 2)

@@ -23,6 +23,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from panoptes.cloud.db.models import ApplicationInstance, Device
 from panoptes.cloud.db.observability_models import MetricPoint, MetricSeries
 from panoptes.cloud.errors import ServiceError
 from panoptes.cloud.services.common import Call, make_token, resume_key
@@ -219,6 +220,44 @@ def put_device_metric(
     }
     with env.db.transaction() as session:
         store_data(session, account_id, DEVICE_NAMESPACE, [datum], now)
+
+
+def device_active(env: Services, device_id: str, when: datetime | None = None) -> bool:
+    """DeviceActive = 1 for a heartbeat of ``device_id`` (its account, its name).
+
+    For the MQTT bridge; False when the device is unknown (deleted meanwhile).
+    """
+    with env.db.reading() as session:
+        device = session.get(Device, device_id)
+        if device is None:
+            return False
+        account, name = device.account_id, device.name
+    dims = {"DeviceId": device_id, "DeviceName": name}
+    put_device_metric(env, account, DEVICE_ACTIVE, dims, 1, "Count", when)
+    return True
+
+
+def application_errors(
+    env: Services, device_id: str, report: dict[str, Any], when: datetime | None = None
+) -> bool:
+    """ApplicationErrors for a link ``health`` report: how many nodes it says are in ERROR
+    (0 when healthy, so alarms on the Sum resolve). False when the instance is not this
+    device's."""
+    instance_id = report.get("ApplicationInstanceId")
+    nodes = report.get("Nodes") or {}
+    errors = (
+        sum(1 for status in nodes.values() if status == "ERROR") if isinstance(nodes, dict) else 0
+    )
+    if not errors and report.get("HealthStatus") == "ERROR":
+        errors = 1
+    with env.db.reading() as session:
+        instance = session.get(ApplicationInstance, instance_id) if instance_id else None
+        if instance is None or instance.device_id != device_id:
+            return False
+        account, name = instance.account_id, instance.name or ""
+    dims = {"ApplicationInstanceName": name, "ApplicationInstanceId": instance_id}
+    put_device_metric(env, account, APPLICATION_ERRORS, dims, errors, "Count", when)
+    return True
 
 
 # --- reading ----------------------------------------------------------------------------
