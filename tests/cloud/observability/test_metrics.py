@@ -174,3 +174,18 @@ def test_the_bridge_helpers_name_the_device_and_the_instance(world: World) -> No
         Statistics=["Sum", "SampleCount"],
     )["Datapoints"]  # fmt: skip
     assert (point["Sum"], point["SampleCount"]) == (1, 2)
+
+
+def test_old_points_and_quiet_metrics_are_pruned(world: World) -> None:
+    from panoptes.cloud.services.metrics import prune_metrics
+
+    world.cw("PutMetricData", Namespace=NS, MetricData=[
+        {"MetricName": "Old", "Value": 1.0, "Timestamp": world.now - timedelta(days=13)},
+        {"MetricName": "New", "Value": 2.0, "Timestamp": world.now},
+    ])  # fmt: skip
+    later = world.now + timedelta(days=3)  # "Old"'s point is now 16 days old
+    assert prune_metrics(world.env, later) == 1
+    names = [m["MetricName"] for m in world.cw("ListMetrics", Namespace=NS)["Metrics"]]
+    assert names == ["Old", "New"]  # "Old" was still written to today
+    assert prune_metrics(world.env, later + timedelta(days=15)) == 1
+    assert world.cw("ListMetrics", Namespace=NS)["Metrics"] == []

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -432,6 +432,22 @@ def list_metrics(call: Call, params: dict[str, Any]) -> dict[str, Any]:
             )
             last_id = series.id
     return {"Metrics": metrics}
+
+
+# --- retention ----------------------------------------------------------------------------
+
+#: How long data points are kept (CloudWatch keeps 1-minute data 15 days, then rolls it
+#: up; Panoptes keeps the raw points this long and no roll-ups).
+KEEP_POINTS = timedelta(days=15)
+
+
+def prune_metrics(env: Services, now: datetime, keep: timedelta = KEEP_POINTS) -> int:
+    """Delete points older than ``keep``, and metrics with no data since; returns points."""
+    cutoff = ms(now - keep)
+    with env.db.transaction() as session:
+        removed = session.execute(delete(MetricPoint).where(MetricPoint.timestamp_ms < cutoff))
+        session.execute(delete(MetricSeries).where(MetricSeries.last_put_ms < cutoff))
+    return removed.rowcount
 
 
 # --- Prometheus ---------------------------------------------------------------------------

@@ -68,7 +68,8 @@ class CloudWatchBackend(_Backend):
 
 @dataclass
 class Upkeep:
-    """Evaluates alarms every ``interval`` seconds; trims logs every ``log_every``-th run."""
+    """Evaluates alarms every ``interval`` seconds; trims logs and metrics every
+    ``log_every``-th run."""
 
     env: Services
     notifier: Notifier = field(default_factory=Notifier)
@@ -85,8 +86,9 @@ class Upkeep:
         alarms.deliver(self.env, self.notifier, notifications, now)
         if self.runs % self.log_every == 0:
             removed = logs.enforce_log_limits(self.env, now, self.log_limits)
-            if removed:
-                log.info("log limits: removed %d events", removed)
+            points = metrics.prune_metrics(self.env, now)
+            if removed or points:
+                log.info("limits: removed %d log events, %d metric points", removed, points)
         self.runs += 1
 
     def _loop(self) -> None:
