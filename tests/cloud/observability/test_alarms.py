@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from obs_support import ACCOUNT, SmtpSink, WebhookSink, World
 
 from panoptes.cloud.services import alarms
@@ -169,3 +170,17 @@ def test_mail_without_smtp_settings_says_what_to_configure(world: World) -> None
         "AlarmHistoryItems"
     ]
     assert "no SMTP server configured (--smtp)" in item["HistoryData"]
+
+
+def test_only_one_worker_evaluates_at_a_time(world: World) -> None:
+    errors_alarm(world, ["https://hooks.example.com/x"])
+    errors(world, 1, 0)
+    when = world.now + timedelta(seconds=1)
+    if world.env.db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite is a single node: nothing to share the evaluation with")
+    # Another worker holds the evaluation lock (inside its transaction).
+    with world.env.db.transaction() as other:
+        assert alarms._evaluator_lock(other)
+        assert alarms.evaluate_all(world.env, when) == []
+    (fired,) = alarms.evaluate_all(world.env, when)
+    assert fired.message["NewStateValue"] == "ALARM"

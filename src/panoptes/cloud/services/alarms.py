@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from panoptes.cloud.db.observability_models import Alarm, AlarmHistory, MetricPoint
@@ -464,11 +464,26 @@ def _phrase(operator: str) -> str:
     }[operator]
 
 
+#: PostgreSQL advisory lock key ("PANO"): one evaluator at a time across API workers.
+_EVALUATOR_LOCK = 0x50414E4F
+
+
+def _evaluator_lock(session: Session) -> bool:
+    """Scale-out runs several workers on one database: only one may evaluate (and so
+    notify) at a time, or every state change would be announced once per worker."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True  # SQLite: a single node, a single writer
+    query = text("SELECT pg_try_advisory_xact_lock(:key)")
+    return bool(session.execute(query, {"key": _EVALUATOR_LOCK}).scalar())
+
+
 def evaluate_all(env: Services, now: datetime | None = None) -> list[Notification]:
     """Evaluate every alarm of every account; returns the notifications to send."""
     now = now or datetime.now(UTC)
     out = []
     with env.db.transaction() as session:
+        if not _evaluator_lock(session):
+            return []  # another API worker is evaluating right now
         for alarm in session.scalars(select(Alarm).order_by(Alarm.id)):
             notification = evaluate(session, alarm, now)
             if notification is not None:
