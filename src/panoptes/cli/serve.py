@@ -50,6 +50,12 @@ def serve(
         help="Host name devices dial, written into their certificates archive "
         "(default: --host, or this machine's name for 0.0.0.0).",
     ),
+    smtp: str = typer.Option(
+        None,
+        "--smtp",
+        envvar="PANOPTES_SMTP_URL",
+        help="Where alarm e-mails go: smtp[s]://[user:pass@]host[:port]?from=ADDR[&starttls=true]",
+    ),
 ) -> None:
     """Run the Panorama-compatible API (boto3 and the AWS CLI work against it).
 
@@ -84,6 +90,7 @@ def serve(
         broker_port=broker_port,
         device_port=device_port,
         public_host=public_host,
+        smtp=smtp,
     )
     try:
         run(config, announce=lambda line: err.print(escape(line)))

@@ -36,6 +36,14 @@ from panoptes.cloud.services import (
     bootstrap_admin,
 )
 from panoptes.cloud.services.device_view import DeviceView
+from panoptes.cloud.services.notifications import Notifier, SmtpSettings
+from panoptes.cloud.services.observability import (
+    CloudWatchBackend,
+    LogsBackend,
+    Upkeep,
+    observe_link,
+)
+from panoptes.cloud.services.observability_http import prometheus_route
 from panoptes.cloud.services.quotas import Limits as Quotas
 from panoptes.cloud.storage.base import ObjectStore
 from panoptes.cloud.storage.filesystem import FilesystemStore
@@ -72,6 +80,10 @@ class ServerConfig:
     public_host: str | None = None
     #: How often the bridge compares every device's desired state (seconds).
     sweep_seconds: float = 10.0
+    #: Where alarm e-mails go: smtp[s]://[user:pass@]host[:port]?from=addr[&starttls=true].
+    smtp: str | None = None
+    #: How often alarms are evaluated (seconds).
+    alarm_interval: float = 10.0
 
     @property
     def endpoint_url(self) -> str:
@@ -141,6 +153,9 @@ class Server:
             self.notifying.listeners.remove(self.link.changed)
         self.link.stop()
 
+    #: Alarm evaluation and log limits; `serve` starts it, tests may call run_once.
+    upkeep: Upkeep | None = None
+
 
 def build_server(config: ServerConfig) -> Server:
     """Open (and migrate) the database, the store and the keys; build the app."""
@@ -182,17 +197,29 @@ def build_server(config: ServerConfig) -> Server:
             return JSONResponse({"code": exc.code, "message": exc.message}, status_code=status)
         return JSONResponse({"certificate": cert})
 
+    try:
+        smtp = SmtpSettings.from_url(config.smtp) if config.smtp else None
+    except ValueError as exc:
+        raise ConfigError(f"--smtp: {exc}") from None
+    upkeep = Upkeep(backend.env, Notifier(smtp), interval=config.alarm_interval)
     notifying = NotifyingBackend(backend)
     app = create_app(
-        {"panorama": notifying},
+        {
+            "panorama": notifying,
+            "logs": LogsBackend(backend.env),
+            "cloudwatch": CloudWatchBackend(backend.env),
+        },
         DbCredentialStore(db, secrets),
         store,
         limits=config.limits,
-        extra_routes=[Route(PROVISIONING_EXCHANGE, exchange, methods=["POST"])],
+        extra_routes=[
+            Route(PROVISIONING_EXCHANGE, exchange, methods=["POST"]),
+            prometheus_route(backend.env, config.data_dir),
+        ],
     )
-    return Server(
-        app, config, backend, admin, DeviceLink(devices, link, config.data_dir), notifying
-    )
+    device_link = DeviceLink(devices, link, config.data_dir)
+    observe_link(device_link, backend.env)
+    return Server(app, config, backend, admin, device_link, notifying, upkeep)
 
 
 def serve(config: ServerConfig, announce=print) -> None:  # type: ignore[no-untyped-def]
@@ -208,6 +235,8 @@ def serve(config: ServerConfig, announce=print) -> None:  # type: ignore[no-unty
             f"the device link cannot start ({e}): free ports {link.device_port} and "
             f"{link.broker_port}, or pick others with --device-port/--broker-port"
         ) from None
+    if server.upkeep is not None:
+        server.upkeep.start()
     try:
         ServiceRecord(
             config.endpoint_url,
@@ -220,6 +249,12 @@ def serve(config: ServerConfig, announce=print) -> None:  # type: ignore[no-unty
         announce(f"Panoptes API at {config.endpoint_url} (data in {config.data_dir})")
         announce(f"Device link: broker {link.broker_url}, device endpoint {link.device_endpoint}")
         announce(f'Point AWS clients at it: eval "$(panoptes env --data-dir {config.data_dir})"')
+        announce(
+            f"Prometheus metrics at {config.endpoint_url}/_panoptes/metrics "
+            f"(bearer token in {config.data_dir / 'prometheus-token'})"
+        )
         uvicorn.run(server.app, host=config.host, port=config.port, log_level="warning")
     finally:
+        if server.upkeep is not None:
+            server.upkeep.stop()
         server.stop_link()

@@ -33,6 +33,7 @@ from panoptes.cloud.services.device_view import DeviceView
 
 log = logging.getLogger(__name__)
 
+#: ``handler(device_id, message)`` for each log batch or applied report.
 LogHandler = Callable[[str, dict[str, Any]], None]
 _SWEEP = object()  # queue item: compare every device
 _STOP = object()
@@ -56,7 +57,7 @@ class Bridge:
         #: ($share/GROUP/...) hands each report to one of them (Mosquitto).
         self.shared_group = shared_group
         self.now = now
-        self._log_handlers: list[LogHandler] = []
+        self._observers: dict[str, list[LogHandler]] = {link.LOGS: [], link.REPORT: []}
         self._published: dict[str, int] = {}  # device -> revision this bridge published
         self._published_lock = threading.Lock()
         self._cleared: set[str] = set()  # deleted devices whose topic was cleared
@@ -103,7 +104,12 @@ class Bridge:
 
     def on_logs(self, handler: LogHandler) -> None:
         """Register ``handler(device_id, batch)`` for every log batch (link.LOGS)."""
-        self._log_handlers.append(handler)
+        self.observe(link.LOGS, handler)
+
+    def observe(self, kind: str, handler: LogHandler) -> None:
+        """``handler(device_id, message)`` for every log batch (link.LOGS) or every
+        report applied to the database (link.REPORT: metrics follow heartbeats)."""
+        self._observers[kind].append(handler)
 
     def notify(self, device_ids: Iterable[str]) -> None:
         """Desired state of these devices may have changed: publish what changed."""
@@ -211,9 +217,11 @@ class Bridge:
             if kind == link.PRESENCE:
                 self._presence(device_id, message.payload)
             elif kind == link.REPORT:
-                self._report(device_id, link.decode(message.payload))
+                report = link.decode(message.payload)
+                self._report(device_id, report)
+                self._tell(link.REPORT, device_id, report)
             elif kind == link.LOGS:
-                self._logs(device_id, link.decode(message.payload))
+                self._tell(link.LOGS, device_id, link.decode(message.payload))
         except (ServiceError, ValueError, KeyError, TypeError) as exc:
             text = exc.message if isinstance(exc, ServiceError) else repr(exc)
             log.warning("bridge: dropped %s of %s: %s", kind, device_id, text)
@@ -272,9 +280,9 @@ class Bridge:
         else:
             raise ValueError(f"unknown report Type {kind!r}")
 
-    def _logs(self, device_id: str, batch: dict[str, Any]) -> None:
-        for handler in list(self._log_handlers):
+    def _tell(self, kind: str, device_id: str, message: dict[str, Any]) -> None:
+        for handler in list(self._observers[kind]):
             try:
-                handler(device_id, batch)
+                handler(device_id, message)
             except Exception:
-                log.exception("bridge: log handler failed for %s", device_id)
+                log.exception("bridge: %s observer failed for %s", kind, device_id)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
+from panoptes import link
 from panoptes.cloud.channel.access import Gatekeeper
 from panoptes.cloud.channel.bridge import Bridge, LogHandler
 from panoptes.cloud.channel.broker import EmbeddedBroker
@@ -85,14 +86,19 @@ class DeviceLink:
         self.bridge: Bridge | None = None
         self.endpoint: DeviceEndpoint | None = None
         self.credentials: LinkCredentials | None = None
-        self._log_handlers: list[LogHandler] = []
+        self._observers: list[tuple[str, LogHandler]] = []
 
     def on_logs(self, handler: LogHandler) -> None:
         """Register ``handler(device_id, batch)`` for every device log batch
         (link.LOGS); works before and after start()."""
-        self._log_handlers.append(handler)
+        self.observe(link.LOGS, handler)
+
+    def observe(self, kind: str, handler: LogHandler) -> None:
+        """``handler(device_id, message)`` per log batch (link.LOGS) or per applied
+        report (link.REPORT); works before and after start()."""
+        self._observers.append((kind, handler))
         if self.bridge is not None:
-            self.bridge.on_logs(handler)
+            self.bridge.observe(kind, handler)
 
     def start(self, timeout: float = 30.0) -> None:
         now = datetime.now(UTC)
@@ -119,8 +125,8 @@ class DeviceLink:
                 sweep_seconds=s.sweep_seconds,
                 shared_group="panoptes" if self.external else None,
             )
-            for handler in self._log_handlers:
-                self.bridge.on_logs(handler)
+            for kind, handler in self._observers:
+                self.bridge.observe(kind, handler)
             self.bridge.start(timeout if self.external is None else 5.0)
             self.endpoint = DeviceEndpoint(
                 self.view, creds.server_context(), s.bind_host, s.device_port

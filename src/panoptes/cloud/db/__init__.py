@@ -4,6 +4,8 @@ db = Database.open("sqlite:///data/panoptes.db")   # migrates to head
 with db.transaction() as session: ...
 """
 
+# Registers the observability tables (logs, metrics, alarms) on Base.metadata.
+from panoptes.cloud.db import observability_models  # noqa: F401
 from panoptes.cloud.db.database import Database, alembic_config
 from panoptes.cloud.db.models import Base
 
