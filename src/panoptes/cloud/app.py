@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from panoptes.cloud.backend import CredentialStore, ServiceBackend, runs_inline
 from panoptes.cloud.context import RequestContext
 from panoptes.cloud.errors import InternalError, ServiceError, Throttled, ValidationError
+from panoptes.cloud.policy import authorize
 from panoptes.cloud.protocol.intake import BodyTooLarge, read_body
 from panoptes.cloud.protocol.jsonrpc import JsonRpcProtocol
 from panoptes.cloud.protocol.models import load_service_model
@@ -125,6 +126,8 @@ class _Front:
                 request_id=request_id,
             )
             operation, params = protocol.parse(wire)
+            # A role session may do only what its role allows; other keys pass.
+            authorize(credential, service, operation.name, params, region)
             if runs_inline(backend, operation.name):
                 result = backend.handle(operation.name, ctx, params)
             else:
