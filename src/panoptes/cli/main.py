@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from panoptes import __version__
+from panoptes.cli.alarms import alarms_cli
 from panoptes.cli.app import app_cli
 from panoptes.cli.env import env
+from panoptes.cli.logs import logs_cli
 from panoptes.cli.manifest import manifest_cli
 from panoptes.cli.serve import serve
 from panoptes.cli.up import up
@@ -20,6 +22,8 @@ app = typer.Typer(
 )
 app.add_typer(manifest_cli, name="manifest")
 app.add_typer(app_cli, name="app")
+app.add_typer(logs_cli, name="logs")
+app.add_typer(alarms_cli, name="alarms")
 app.command("up")(up)
 app.command("serve")(serve)
 app.command("env")(env)

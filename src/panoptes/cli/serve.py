@@ -30,6 +30,12 @@ def serve(
         "--object-store",
         help="file:///DIR [default: DATA_DIR/objects], s3:// or s3://BUCKET/PREFIX",
     ),
+    smtp: str = typer.Option(
+        None,
+        "--smtp",
+        envvar="PANOPTES_SMTP_URL",
+        help="Where alarm e-mails go: smtp[s]://[user:pass@]host[:port]?from=ADDR[&starttls=true]",
+    ),
 ) -> None:
     """Run the Panorama-compatible API (boto3 and the AWS CLI work against it).
 
@@ -50,6 +56,7 @@ def serve(
         port=port,
         database=database,
         object_store=object_store,
+        smtp=smtp,
     )
     try:
         run(config, announce=lambda line: err.print(escape(line)))

@@ -30,6 +30,8 @@ from panoptes.cloud.policy import authorize
 from panoptes.cloud.protocol.intake import BodyTooLarge, read_body
 from panoptes.cloud.protocol.jsonrpc import JsonRpcProtocol
 from panoptes.cloud.protocol.models import load_service_model
+from panoptes.cloud.protocol.negotiate import NegotiatedProtocol, speaks_several
+from panoptes.cloud.protocol.query import QueryProtocol
 from panoptes.cloud.protocol.ratelimit import RateLimiter
 from panoptes.cloud.protocol.restjson import RestJsonProtocol
 from panoptes.cloud.protocol.restxml import RestXmlProtocol
@@ -57,8 +59,11 @@ class Limits:
     rate_limit: bool = True
     requests_per_second: float = 5.0
     mutating_per_second: float = 1.0
-    #: Services exempt from rate limits: S3 uploads send many parts in parallel.
-    unlimited_services: frozenset[str] = field(default_factory=lambda: frozenset({"s3"}))
+    #: Services exempt from rate limits: S3 uploads send many parts in parallel; the
+    #: Panorama quotas (5/s, 1/s mutating) are not CloudWatch's, whose calls are all POST.
+    unlimited_services: frozenset[str] = field(
+        default_factory=lambda: frozenset({"s3", "logs", "monitoring"})
+    )
 
 
 NO_LIMITS = Limits(rate_limit=False)
@@ -66,12 +71,16 @@ NO_LIMITS = Limits(rate_limit=False)
 
 def _protocol_for(name: str):
     model = load_service_model(name)
+    if speaks_several(model):
+        return NegotiatedProtocol(model)
     if model.protocol == "rest-json":
         return RestJsonProtocol(model)
     if model.protocol == "json":
         return JsonRpcProtocol(model)
     if model.protocol == "rest-xml" and name == "s3":
         return RestXmlProtocol(model, S3_OPERATIONS)
+    if model.protocol == "query":  # IAM (roles)
+        return QueryProtocol(model)
     raise ValueError(f"no protocol implementation for {name} ({model.protocol})")
 
 
@@ -115,6 +124,8 @@ class _Front:
                     status=400,
                 )
             protocol, backend = self.services[service]
+            if isinstance(protocol, NegotiatedProtocol):
+                protocol = protocol.select(wire)
             credential, region, body = await self._authenticate(request, wire, service)
             wire.body, wire.body_file, body_file = body.data or b"", body.file, body.file
             self._throttle(credential.account_id, service, wire.method)

@@ -31,7 +31,11 @@ from panoptes.cloud.services import (
     bootstrap_admin,
 )
 from panoptes.cloud.services.device_view import DeviceView
+from panoptes.cloud.services.notifications import Notifier, SmtpSettings
+from panoptes.cloud.services.observability import CloudWatchBackend, LogsBackend, Upkeep
+from panoptes.cloud.services.observability_http import prometheus_route
 from panoptes.cloud.services.quotas import Limits as Quotas
+from panoptes.cloud.services.roles import IamBackend
 from panoptes.cloud.storage.base import ObjectStore
 from panoptes.cloud.storage.filesystem import FilesystemStore
 from panoptes.link import PROVISIONING_EXCHANGE
@@ -56,6 +60,10 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     #: The service quotas (devices, packages, ...) per account.
     quotas: Quotas = field(default_factory=Quotas)
+    #: Where alarm e-mails go: smtp[s]://[user:pass@]host[:port]?from=addr[&starttls=true].
+    smtp: str | None = None
+    #: How often alarms are evaluated (seconds).
+    alarm_interval: float = 10.0
 
     @property
     def endpoint_url(self) -> str:
@@ -96,6 +104,8 @@ class Server:
     config: ServerConfig
     backend: PanoramaBackend
     admin: BootstrapResult
+    #: Alarm evaluation and log limits; `serve` starts it, tests may call run_once.
+    upkeep: Upkeep | None = None
 
 
 def build_server(config: ServerConfig) -> Server:
@@ -129,14 +139,27 @@ def build_server(config: ServerConfig) -> Server:
             return JSONResponse({"code": exc.code, "message": exc.message}, status_code=status)
         return JSONResponse({"certificate": cert})
 
+    try:
+        smtp = SmtpSettings.from_url(config.smtp) if config.smtp else None
+    except ValueError as exc:
+        raise ConfigError(f"--smtp: {exc}") from None
+    upkeep = Upkeep(backend.env, Notifier(smtp), interval=config.alarm_interval)
     app = create_app(
-        {"panorama": backend},
+        {
+            "panorama": backend,
+            "logs": LogsBackend(backend.env),
+            "cloudwatch": CloudWatchBackend(backend.env),
+            "iam": IamBackend(db),
+        },
         DbCredentialStore(db, secrets),
         store,
         limits=config.limits,
-        extra_routes=[Route(PROVISIONING_EXCHANGE, exchange, methods=["POST"])],
+        extra_routes=[
+            Route(PROVISIONING_EXCHANGE, exchange, methods=["POST"]),
+            prometheus_route(backend.env, config.data_dir),
+        ],
     )
-    return Server(app, config, backend, admin)
+    return Server(app, config, backend, admin, upkeep)
 
 
 def serve(config: ServerConfig, announce=print) -> None:  # type: ignore[no-untyped-def]
@@ -144,6 +167,8 @@ def serve(config: ServerConfig, announce=print) -> None:  # type: ignore[no-unty
     import uvicorn
 
     server = build_server(config)
+    if server.upkeep is not None:
+        server.upkeep.start()
     ServiceRecord(config.endpoint_url, config.region, os.getpid()).write(config.data_dir)
     announce(server.admin.message())
     announce(f"Panoptes API at {config.endpoint_url} (data in {config.data_dir})")

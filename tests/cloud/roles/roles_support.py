@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api_helpers import REGION, Stack, deploy_params, panorama_session, provision
+from botocore import xform_name
 from botocore.config import Config
 
-from panoptes.cloud.context import RequestContext
-from panoptes.cloud.services.roles import IamBackend, issue_role_credentials
+from panoptes.cloud.services.roles import issue_role_credentials
 
 TRUST = json.dumps(
     {
@@ -31,10 +31,24 @@ def statement(action: str | list[str], resource: str = "*", effect: str = "Allow
     return {"Effect": effect, "Action": action, "Resource": resource}
 
 
+def stack_client(stack: Stack, service: str) -> Any:
+    """A boto3 client of ``service`` as the admin, against the stack."""
+    return panorama_session().client(
+        service,
+        endpoint_url=stack.url,
+        region_name=REGION,
+        aws_access_key_id=stack.key_id,
+        aws_secret_access_key=stack.secret,
+    )
+
+
+def iam_client(stack: Stack) -> Any:
+    return stack_client(stack, "iam")
+
+
 def iam(stack: Stack, operation: str, **params: Any) -> dict[str, Any]:
-    """An IAM call as the admin makes it (the query protocol front is the obs branch's)."""
-    ctx = RequestContext(stack.account, REGION, stack.key_id, "admin")
-    return IamBackend(stack.server.backend.db).handle(operation, ctx, params)
+    """One IAM operation (``"PutRolePolicy"``) through boto3 and the query protocol."""
+    return getattr(iam_client(stack), xform_name(operation))(**params)
 
 
 def create_role(stack: Stack, name: str, *statements: dict) -> str:

@@ -21,13 +21,16 @@ import pytest
 from api_helpers import Stack, publish_sample_app, running_stack
 from boto3.s3.transfer import TransferConfig
 from roles_support import (
+    TRUST,
     create_role,
     credentials_for,
     deploy,
     iam,
+    iam_client,
     new_device,
     put_policy,
     session_client,
+    stack_client,
     statement,
 )
 
@@ -225,3 +228,56 @@ def test_deleting_the_role_ends_its_sessions(stack: Stack, app: dict) -> None:
     assert error_of(panorama.list_devices)["Code"] == "AccessDeniedException"
     iam(stack, "DeleteRole", RoleName="short-lived")
     assert error_of(panorama.list_devices)["Code"] == "UnrecognizedClientException"
+
+
+def test_a_metrics_only_role_puts_metrics_and_nothing_else(stack: Stack, app: dict) -> None:
+    create_role(stack, "metrics-only", statement("cloudwatch:PutMetricData"))
+    instance = deploy(stack, app["device"], "metrics-only")
+    creds = credentials_for(stack, app["device"], instance)
+
+    cloudwatch = session_client(stack, "cloudwatch", creds)
+    cloudwatch.put_metric_data(
+        Namespace="Panoptes/RolesTest", MetricData=[{"MetricName": "people", "Value": 3.0}]
+    )
+    admin = stack_client(stack, "cloudwatch")
+    listed = admin.list_metrics(Namespace="Panoptes/RolesTest")["Metrics"]
+    assert [m["MetricName"] for m in listed] == ["people"]
+
+    error = error_of(cloudwatch.list_metrics, Namespace="Panoptes/RolesTest")
+    assert error["Code"] == "AccessDeniedException"  # CloudWatch speaks JSON/CBOR now
+    assert "cloudwatch:ListMetrics on resource: *" in error["Message"]
+
+    s3 = session_client(stack, "s3", creds)
+    error = error_of(s3.put_object, Bucket=BUCKET, Key="uploads/1.jpg", Body=b"x")
+    assert error["Code"] == "AccessDenied"
+    assert "s3:PutObject on resource: arn:aws:s3:::app-media/uploads/1.jpg" in error["Message"]
+
+    old = credentials_for(
+        stack, app["device"], instance, now=datetime.now(UTC) - timedelta(hours=1, seconds=1)
+    )
+    expired = session_client(stack, "cloudwatch", old)
+    error = error_of(
+        expired.put_metric_data,
+        Namespace="Panoptes/RolesTest",
+        MetricData=[{"MetricName": "people", "Value": 4.0}],
+    )
+    assert error["Code"] == "ExpiredTokenException"
+
+
+def test_iam_errors_reach_boto3_as_its_modeled_exceptions(stack: Stack) -> None:
+    client = iam_client(stack)
+    with pytest.raises(client.exceptions.NoSuchEntityException):
+        client.get_role(RoleName="never-made")
+    create_role(stack, "strict")
+    error = error_of(
+        iam, stack=stack, operation="PutRolePolicy", RoleName="strict", PolicyName="p",
+        PolicyDocument='{"Version": "2012-10-17", "Statement": '
+        '[{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "bucket/*"}]}',
+    )  # fmt: skip
+    assert error["Code"] == "MalformedPolicyDocument"
+    assert "Statement[0].Resource" in error["Message"]
+    role = client.get_role(RoleName="strict")["Role"]
+    # botocore decodes the URL-encoded document IAM sends back.
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Action"] == "sts:AssumeRole"
+    with pytest.raises(client.exceptions.EntityAlreadyExistsException):
+        client.create_role(RoleName="strict", AssumeRolePolicyDocument=TRUST)

@@ -4,7 +4,11 @@ db = Database.open("sqlite:///data/panoptes.db")   # migrates to head
 with db.transaction() as session: ...
 """
 
-from panoptes.cloud.db import roles_models  # noqa: F401  (its tables join Base.metadata)
+# Registers the observability tables (logs, metrics, alarms) on Base.metadata.
+from panoptes.cloud.db import (
+    observability_models,  # noqa: F401
+    roles_models,  # noqa: F401  (its tables join Base.metadata)
+)
 from panoptes.cloud.db.database import Database, alembic_config
 from panoptes.cloud.db.models import Base
 

@@ -50,8 +50,6 @@ _CODES = {
 _QUERY_CODES = {
     ("iam", "bad_token"): "InvalidClientTokenId",
     ("iam", "expired_token"): "ExpiredToken",
-    ("monitoring", "bad_token"): "InvalidClientTokenId",
-    ("monitoring", "expired_token"): "ExpiredToken",
 }
 
 
