@@ -24,7 +24,6 @@ from roles_support import (
 from panoptes.cloud.app import NO_LIMITS, create_app
 from panoptes.cloud.services import DbCredentialStore
 from panoptes.cloud.services.iotdata import IotDataBackend
-from panoptes.cloud.services.roles import session_of
 from serve_support import free_port
 
 BROKER = ("127.0.0.1", 1883)
@@ -59,15 +58,10 @@ def served(tmp_path_factory: pytest.TempPathFactory, broker_publish) -> Iterator
     with running_stack("sqlite", tmp_path_factory.mktemp("iot")) as stack:
         publish_sample_app(stack)
         db, env = stack.server.backend.db, stack.server.backend.env
-
-        def device_of_key(key_id: str) -> str | None:
-            session = session_of(db, key_id)
-            return session.device_id if session else None
-
         app = create_app(
             {
                 "panorama": stack.server.backend,
-                "iot-data": IotDataBackend(broker_publish, device_of_key),
+                "iot-data": IotDataBackend.over(db, broker_publish),
             },
             DbCredentialStore(db, env.secrets),
             env.store,

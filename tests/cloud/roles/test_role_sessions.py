@@ -35,7 +35,7 @@ from roles_support import (
 )
 
 from panoptes.cloud.errors import ResourceNotFound
-from panoptes.cloud.services.roles import NoRole
+from panoptes.cloud.services.roles import NoRole, device_credentials_response
 from pg_support import pg_available
 
 BUCKET = "app-media"
@@ -198,11 +198,19 @@ def test_expired_credentials_are_refused(stack: Stack, app: dict) -> None:
     s3 = session_client(stack, "s3", old)
     error = error_of(s3.put_object, Bucket=BUCKET, Key="uploads/late.jpg", Body=b"x")
     assert error["Code"] == "ExpiredToken"
-    # Fresh credentials of the same instance work; the expired ones were cleaned up.
+    # Fresh credentials of the same instance work; the expired ones stay refused.
     fresh = credentials_for(stack, app["device"], app["instance"])
     session_client(stack, "panorama", fresh).list_devices()
+    assert error_of(session_client(stack, "panorama", old).list_devices)["Code"] == (
+        "ExpiredTokenException"
+    )
+    # A day later they are gone altogether.
+    credentials_for(
+        stack, app["device"], app["instance"], now=datetime.now(UTC) + timedelta(days=1)
+    )
     error = error_of(session_client(stack, "panorama", old).list_devices)
     assert error["Code"] == "UnrecognizedClientException"
+    session_client(stack, "panorama", fresh).list_devices()  # still in its hour
 
 
 def test_an_instance_without_a_usable_role_gets_no_credentials(stack: Stack, app: dict) -> None:
@@ -216,6 +224,13 @@ def test_an_instance_without_a_usable_role_gets_no_credentials(stack: Stack, app
     other = new_device(stack, "another-appliance")
     with pytest.raises(ResourceNotFound):
         credentials_for(stack, other, app["instance"])
+    # What the device endpoint answers: 404 for both, 200 with the credentials.
+    env, now = stack.server.backend.env, datetime.now(UTC)
+    status, body = device_credentials_response(env, app["device"], bare, now)
+    assert (status, body["code"]) == (404, "NoRole")
+    assert device_credentials_response(env, other, app["instance"], now)[0] == 404
+    status, body = device_credentials_response(env, app["device"], app["instance"], now)
+    assert status == 200 and body["AccessKeyId"].startswith("ASIA")
 
 
 def test_deleting_the_role_ends_its_sessions(stack: Stack, app: dict) -> None:

@@ -42,7 +42,10 @@ class RolePolicy(Base):
 
 class RoleSession(Base):
     __tablename__ = "role_sessions"
-    __table_args__ = (Index("ix_role_sessions_instance", "instance_id"),)
+    __table_args__ = (
+        Index("ix_role_sessions_instance", "instance_id"),
+        Index("ix_role_sessions_expiration", "expiration"),
+    )
 
     access_key_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # ASIA...
     account_id: Mapped[str] = mapped_column(String(12))

@@ -22,7 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from panoptes.cloud.context import RequestContext
+from panoptes.cloud.db import Database
 from panoptes.cloud.errors import ServiceError
+from panoptes.cloud.services.roles import session_of
 from panoptes.link import TOPIC_ROOT, VERSION
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,16 @@ class IotDataBackend:
     def __init__(self, publish: Publish, device_of_key: DeviceOfKey) -> None:
         self._publish = publish
         self._device_of_key = device_of_key
+
+    @classmethod
+    def over(cls, db: Database, publish: Publish) -> IotDataBackend:
+        """The backend `serve` registers: devices known from the role sessions in ``db``."""
+
+        def device_of_key(access_key_id: str) -> str | None:
+            session = session_of(db, access_key_id)
+            return session.device_id if session is not None else None
+
+        return cls(publish, device_of_key)
 
     def handle(self, operation: str, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         if operation != "Publish":

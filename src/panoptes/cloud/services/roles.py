@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 #: How long one set of role credentials lives (the appliance's sessions last an hour).
 SESSION_LIFETIME = timedelta(hours=1)
+EXPIRED_KEPT = timedelta(days=1)
 _NAME = re.compile(r"[\w+=,.@-]{1,64}")
 _POLICY_NAME = re.compile(r"[\w+=,.@-]{1,128}")
 _PATH = re.compile(r"/([\x21-\x7e]{0,510}/)?")
@@ -374,12 +375,9 @@ def issue_role_credentials(
     expiration = now + SESSION_LIFETIME
     with db.transaction() as s:
         role = _instance_role(s, device_id, instance_id)
-        # Sessions the instance can no longer use go as new ones come.
-        s.execute(
-            delete(RoleSession).where(
-                RoleSession.instance_id == instance_id, RoleSession.expiration < now
-            )
-        )
+        # Expired sessions are kept a day, so their late users hear "expired" rather
+        # than "unknown key"; then they go, as new ones come.
+        s.execute(delete(RoleSession).where(RoleSession.expiration < now - EXPIRED_KEPT))
         s.add(
             RoleSession(
                 access_key_id=key_id,
@@ -400,3 +398,18 @@ def issue_role_credentials(
         "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "RoleArn": role_arn(role.account_id, role.path, role.name),
     }
+
+
+def device_credentials_response(
+    env: Any, device_id: str, instance_id: str, now: datetime
+) -> tuple[int, dict[str, str]]:
+    """(HTTP status, JSON body) for the device endpoint's GET /device/v1/credentials/{id}.
+
+    200 with the credentials; 404 when the instance has no role (the agent then
+    serves 404 to the app, whose boto3 raises its credentials error) or does not run
+    on this device (no hint that it exists elsewhere).
+    """
+    try:
+        return 200, issue_role_credentials(env, device_id, instance_id, now)
+    except (NoRole, ResourceNotFound) as exc:
+        return 404, {"code": exc.code, "message": exc.message}

@@ -72,6 +72,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("role_sessions", schema=None) as batch_op:
         batch_op.create_index("ix_role_sessions_instance", ["instance_id"], unique=False)
+        batch_op.create_index("ix_role_sessions_expiration", ["expiration"], unique=False)
         batch_op.create_index(batch_op.f("ix_role_sessions_role_id"), ["role_id"], unique=False)
 
 
