@@ -115,6 +115,9 @@ def test_the_role_allows_what_its_policy_says_and_nothing_else(stack: Stack, app
         f"arn:aws:s3:::{BUCKET}/elsewhere/0001.jpg" in error["Message"]
     )
     assert stack.s3().list_objects_v2(Bucket=BUCKET, Prefix="elsewhere/")["KeyCount"] == 0
+    # IAM answers a refused call in its own words.
+    error = error_of(session_client(stack, "iam", app["creds"]).list_roles)
+    assert error["Code"] == "AccessDenied" and "iam:ListRoles on resource: *" in error["Message"]
     # Reading back what it wrote is another action, not granted.
     assert error_of(s3.get_object, Bucket=BUCKET, Key="uploads/cam1/0001.jpg")["Code"] == (
         "AccessDenied"
@@ -198,6 +201,8 @@ def test_expired_credentials_are_refused(stack: Stack, app: dict) -> None:
     s3 = session_client(stack, "s3", old)
     error = error_of(s3.put_object, Bucket=BUCKET, Key="uploads/late.jpg", Body=b"x")
     assert error["Code"] == "ExpiredToken"
+    # The query protocol (IAM) names it as IAM does.
+    assert error_of(session_client(stack, "iam", old).list_roles)["Code"] == "ExpiredToken"
     # Fresh credentials of the same instance work; the expired ones stay refused.
     fresh = credentials_for(stack, app["device"], app["instance"])
     session_client(stack, "panorama", fresh).list_devices()
