@@ -65,8 +65,8 @@ def tail(
 
         panoptes logs tail /aws/panorama/devices/device-abc/applications/applicationInstance-xyz --stream code_node --follow
     """  # noqa: E501
-    logs = client("logs", data_dir)
     start_ms = int((datetime.now(UTC) - parse_since(since)).timestamp() * 1000)
+    logs = client("logs", data_dir)
     seen: dict[str, int] = {}  # event id -> timestamp, of events at or after start_ms
     try:
         while True:

@@ -173,4 +173,8 @@ def serve(config: ServerConfig, announce=print) -> None:  # type: ignore[no-unty
     announce(server.admin.message())
     announce(f"Panoptes API at {config.endpoint_url} (data in {config.data_dir})")
     announce(f'Point AWS clients at it: eval "$(panoptes env --data-dir {config.data_dir})"')
+    announce(
+        f"Prometheus metrics at {config.endpoint_url}/_panoptes/metrics "
+        f"(bearer token in {config.data_dir / 'prometheus-token'})"
+    )
     uvicorn.run(server.app, host=config.host, port=config.port, log_level="warning")

@@ -307,3 +307,26 @@ def test_logs_tail_of_a_missing_group_says_so(stack: Stack, tmp_path: Path) -> N
     )  # fmt: skip
     assert res.returncode == 1
     assert "The specified log group does not exist: /aws/nothing" in res.stderr
+
+
+def test_prometheus_scrapes_with_the_token_from_the_data_dir(stack: Stack) -> None:
+    import urllib.error
+    import urllib.request
+
+    from panoptes.cloud.services.metrics import DEVICE_ACTIVE, put_device_metric
+
+    env = stack.server.backend.env
+    put_device_metric(env, stack.account, DEVICE_ACTIVE, {"DeviceId": "d-1", "DeviceName": "n"}, 1)
+    url = stack.url + "/_panoptes/metrics"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=10)
+    assert refused.value.code == 401
+    token = (stack.server.config.data_dir / "prometheus-token").read_text().strip()
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    (line,) = [x for x in text.splitlines() if x.startswith("PanoramaDeviceMetrics_DeviceActive{")]
+    assert f'account_id="{stack.account}"' in line and 'DeviceId="d-1"' in line
+    mode = (stack.server.config.data_dir / "prometheus-token").stat().st_mode & 0o777
+    assert mode == 0o600

@@ -59,6 +59,8 @@ def test_an_application_group_must_be_one_of_the_devices_instances(world: World)
     ):
         with pytest.raises(LogBatchRejected, match="may only write to"):
             ingest_batch(world.env, device, batch(group, "x", ["no"], 5, ms(world)))
+    with pytest.raises(LogBatchRejected, match="no : or"):
+        ingest_batch(world.env, device, {**good, "Stream": "code:node"})
     with pytest.raises(LogBatchRejected, match="not registered"):
         ingest_batch(world.env, "device-gone", good)
     with pytest.raises(LogBatchRejected, match="integer timestamp"):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -271,14 +271,18 @@ def describe_log_streams(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 # --- writing events ---------------------------------------------------------------------
 
 
+_INSERT_EVENT = insert(LogEvent.__table__)
+
+
 def _store_events(
     session: Session, stream: LogStream, events: Sequence[tuple[int, str]], now_ms: int
 ) -> int:
     """Insert (timestamp ms, message) rows; keep the stream's and group's summaries."""
     if not events:
         return 0
-    session.execute(
-        insert(LogEvent),
+    # A Core executemany: the ORM's bulk path costs more than the INSERT itself here.
+    session.connection().execute(
+        _INSERT_EVENT,
         [
             {"stream_id": stream.id, "timestamp_ms": ts, "ingestion_ms": now_ms, "message": m}
             for ts, m in events
@@ -350,20 +354,40 @@ def ingest_batch(
     events, sequence = batch.get("Events"), batch.get("Sequence")
     if not isinstance(group_name, str) or not isinstance(stream_name, str) or not stream_name:
         raise LogBatchRejected("a LogBatch needs string Group and Stream")
+    if len(stream_name) > 512 or ":" in stream_name or "*" in stream_name:
+        raise LogBatchRejected(
+            f"stream name {stream_name[:80]!r}: at most 512 characters, no : or *"
+        )
     if not isinstance(events, list) or isinstance(sequence, bool) or not isinstance(sequence, int):
         raise LogBatchRejected("a LogBatch needs an Events list and an integer Sequence")
     rows = _batch_rows(events)
     dropped = batch.get("Dropped") or 0
+    try:
+        return _ingest(env, device_id, group_name, stream_name, rows, sequence, dropped, now)
+    except IntegrityError:
+        # The same batch stored meanwhile by another worker (a duplicate delivery), or
+        # the group/stream created by one: a second try sees it and does the right thing.
+        return _ingest(env, device_id, group_name, stream_name, rows, sequence, dropped, now)
+
+
+def _ingest(
+    env: Services,
+    device_id: str,
+    group_name: str,
+    stream_name: str,
+    rows: list[tuple[int, str]],
+    sequence: int,
+    dropped: Any,
+    now: datetime | None,
+) -> int:
     with env.db.transaction() as session:
         device = session.get(Device, device_id)
         if device is None:
             raise LogBatchRejected(f"device {device_id} is not registered")
         _check_group_belongs(session, device, group_name)
-        try:
-            with session.begin_nested():
-                session.add(LogBatchSeen(device_id=device_id, sequence=sequence))
-        except IntegrityError:
+        if session.get(LogBatchSeen, (device_id, sequence)) is not None:
             return 0
+        session.add(LogBatchSeen(device_id=device_id, sequence=sequence))
         now_ms = ms(now or datetime.now(UTC))
         group = _get_or_create(
             session,
@@ -384,14 +408,15 @@ def ingest_batch(
             # Nothing is lost silently: the gap is written where the lines would be.
             gap_ts = rows[0][0] if rows else now_ms
             note = f"[panoptes] the device dropped {dropped} log events here (offline buffer full)"
-            rows.insert(0, (gap_ts, note))
+            rows = [(gap_ts, note), *rows]
         stored = _store_events(session, stream, rows, now_ms)
-        # Sequences older than this window cannot come back; keep the table small.
-        session.execute(
-            delete(LogBatchSeen).where(
-                LogBatchSeen.device_id == device_id, LogBatchSeen.sequence < sequence - 10_000
+        if sequence % 1000 == 0:
+            # Sequences this far back cannot come again; keep the table small.
+            session.execute(
+                delete(LogBatchSeen).where(
+                    LogBatchSeen.device_id == device_id, LogBatchSeen.sequence < sequence - 10_000
+                )
             )
-        )
     return stored
 
 
@@ -439,9 +464,38 @@ def _position_token(direction: str, position: tuple[int, int]) -> str:
     return f"{direction}/{position[0]}/{position[1]}"
 
 
+_STREAM_ID = (
+    select(LogStream.id)
+    .join(LogGroup, LogGroup.id == LogStream.group_id)
+    .where(
+        LogGroup.account_id == bindparam("account"),
+        LogGroup.name == bindparam("group"),
+        LogStream.name == bindparam("stream"),
+    )
+)
+
+
+def _stream_id(call: Call, params: dict[str, Any]) -> int:
+    """The stream's id in one query (GetLogEvents is polled: view-logs.sh, tail -f)."""
+    found = (
+        call.session.connection()
+        .execute(
+            _STREAM_ID,
+            {
+                "account": call.account,
+                "group": _group_name(params),
+                "stream": params["logStreamName"],
+            },
+        )
+        .scalar()
+    )
+    if found is None:  # say which one is missing
+        _stream(call.session, _group(call, params), params["logStreamName"])
+    return found
+
+
 def get_log_events(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    group = _group(call, params)
-    stream = _stream(call.session, group, params["logStreamName"])
+    stream_id = _stream_id(call, params)
     limit = params.get("limit") or 10_000
     token = params.get("nextToken")
     if token:
@@ -455,7 +509,7 @@ def get_log_events(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         direction, position = "b", _TAIL
     key = tuple_(LogEvent.timestamp_ms, LogEvent.id)
     query = select(LogEvent.timestamp_ms, LogEvent.id, LogEvent.message, LogEvent.ingestion_ms)
-    query = query.where(LogEvent.stream_id == stream.id)
+    query = query.where(LogEvent.stream_id == stream_id)
     if (start := params.get("startTime")) is not None:
         query = query.where(LogEvent.timestamp_ms >= start)
     if (end := params.get("endTime")) is not None:
@@ -466,7 +520,8 @@ def get_log_events(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         query = query.where(key < tuple_(*position)).order_by(
             LogEvent.timestamp_ms.desc(), LogEvent.id.desc()
         )
-    rows = _within_bytes(call.session.execute(query.limit(limit)).all())
+    # Core, not the ORM: plain column rows, and this is the hot read.
+    rows = _within_bytes(call.session.connection().execute(query.limit(limit)).all())
     if direction == "b":
         rows.reverse()
     events = [{"timestamp": r[0], "message": r[2], "ingestionTime": r[3]} for r in rows]
@@ -567,12 +622,10 @@ def filter_log_events(call: Call, params: dict[str, Any]) -> dict[str, Any]:
             or_(*(LogEvent.message.contains(t, autoescape=True) for t in pattern.any_of))
         )
     position = (int(last[0]), int(last[1])) if last else _HEAD
-    query = query.where(
-        or_(
-            LogEvent.timestamp_ms > position[0],
-            and_(LogEvent.timestamp_ms == position[0], LogEvent.id > position[1]),
-        )
-    ).order_by(LogEvent.timestamp_ms, LogEvent.id)
+    # A row-value bound: SQLite walks the index with it, not with `a > x OR (a = x AND ...)`.
+    query = query.where(tuple_(LogEvent.timestamp_ms, LogEvent.id) > tuple_(*position)).order_by(
+        LogEvent.timestamp_ms, LogEvent.id
+    )
     events: list[dict[str, Any]] = []
     more = False
     rows = call.session.execute(query.limit(FILTER_SCAN_ROWS + 1))
