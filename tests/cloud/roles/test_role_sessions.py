@@ -301,3 +301,41 @@ def test_iam_errors_reach_boto3_as_its_modeled_exceptions(stack: Stack) -> None:
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Action"] == "sts:AssumeRole"
     with pytest.raises(client.exceptions.EntityAlreadyExistsException):
         client.create_role(RoleName="strict", AssumeRolePolicyDocument=TRUST)
+
+
+def test_log_permissions_follow_log_group_arns(stack: Stack, app: dict) -> None:
+    mine = "/panoptes/apps/mine"
+    create_role(
+        stack,
+        "own-logs",
+        statement(
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            f"arn:aws:logs:*:{stack.account}:log-group:{mine}:*",
+        ),
+    )
+    admin = stack_client(stack, "logs")
+    for group in (mine, "/panoptes/apps/other"):
+        admin.create_log_group(logGroupName=group)
+    admin.create_log_stream(logGroupName="/panoptes/apps/other", logStreamName="s")
+    instance = deploy(stack, app["device"], "own-logs")
+    logs = session_client(stack, "logs", credentials_for(stack, app["device"], instance))
+
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    logs.create_log_stream(logGroupName=mine, logStreamName="s")
+    logs.put_log_events(
+        logGroupName=mine, logStreamName="s", logEvents=[{"timestamp": now_ms, "message": "hi"}]
+    )
+    events = admin.get_log_events(logGroupName=mine, logStreamName="s")["events"]
+    assert [e["message"] for e in events] == ["hi"]
+
+    error = error_of(
+        logs.put_log_events,
+        logGroupName="/panoptes/apps/other",
+        logStreamName="s",
+        logEvents=[{"timestamp": now_ms, "message": "hi"}],
+    )
+    assert error["Code"] == "AccessDeniedException"
+    assert (
+        f"logs:PutLogEvents on resource: arn:aws:logs:us-east-1:{stack.account}:"
+        "log-group:/panoptes/apps/other:log-stream:s" in error["Message"]
+    )
