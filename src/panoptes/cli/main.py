@@ -11,6 +11,7 @@ from panoptes.cli.env import env
 from panoptes.cli.link import broker_config, software_cli
 from panoptes.cli.logs import logs_cli
 from panoptes.cli.manifest import manifest_cli
+from panoptes.cli.roles import roles_cli
 from panoptes.cli.serve import serve
 from panoptes.cli.up import up
 
@@ -25,6 +26,7 @@ app.add_typer(manifest_cli, name="manifest")
 app.add_typer(app_cli, name="app")
 app.add_typer(logs_cli, name="logs")
 app.add_typer(alarms_cli, name="alarms")
+app.add_typer(roles_cli, name="roles")
 app.command("up")(up)
 app.command("serve")(serve)
 app.command("env")(env)

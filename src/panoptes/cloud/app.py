@@ -26,10 +26,12 @@ from starlette.types import Receive, Scope, Send
 from panoptes.cloud.backend import CredentialStore, ServiceBackend, runs_inline
 from panoptes.cloud.context import RequestContext
 from panoptes.cloud.errors import InternalError, ServiceError, Throttled, ValidationError
+from panoptes.cloud.policy import authorize
 from panoptes.cloud.protocol.intake import BodyTooLarge, read_body
 from panoptes.cloud.protocol.jsonrpc import JsonRpcProtocol
 from panoptes.cloud.protocol.models import load_service_model
 from panoptes.cloud.protocol.negotiate import NegotiatedProtocol, speaks_several
+from panoptes.cloud.protocol.query import QueryProtocol
 from panoptes.cloud.protocol.ratelimit import RateLimiter
 from panoptes.cloud.protocol.restjson import RestJsonProtocol
 from panoptes.cloud.protocol.restxml import RestXmlProtocol
@@ -77,6 +79,8 @@ def _protocol_for(name: str):
         return JsonRpcProtocol(model)
     if model.protocol == "rest-xml" and name == "s3":
         return RestXmlProtocol(model, S3_OPERATIONS)
+    if model.protocol == "query":  # IAM (roles)
+        return QueryProtocol(model)
     raise ValueError(f"no protocol implementation for {name} ({model.protocol})")
 
 
@@ -133,6 +137,8 @@ class _Front:
                 request_id=request_id,
             )
             operation, params = protocol.parse(wire)
+            # A role session may do only what its role allows; other keys pass.
+            authorize(credential, service, operation.name, params, region)
             if runs_inline(backend, operation.name):
                 result = backend.handle(operation.name, ctx, params)
             else:

@@ -10,9 +10,13 @@ Backends return plain dicts shaped like the operation's output, or raise
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from panoptes.cloud.context import RequestContext
+
+if TYPE_CHECKING:
+    from panoptes.cloud.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -20,8 +24,16 @@ class Credential:
     access_key_id: str
     secret_access_key: str
     account_id: str
-    principal: str  # who holds the key: "admin", a user name, or a device id
+    #: Who holds the key: "admin", a user name, a device id, or for a role session
+    #: arn:aws:sts::ACCOUNT:assumed-role/ROLE/INSTANCE.
+    principal: str
     enabled: bool = True
+    #: Role sessions only: what the role allows (None: a long-lived key, full access),
+    #: the SHA-256 (hex) of the session token every request must carry, and when the
+    #: session ends.
+    policy: Policy | None = None
+    session_token_sha256: str | None = None
+    expiration: datetime | None = None
 
 
 class CredentialStore(Protocol):

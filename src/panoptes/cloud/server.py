@@ -45,6 +45,7 @@ from panoptes.cloud.services.observability import (
 )
 from panoptes.cloud.services.observability_http import prometheus_route
 from panoptes.cloud.services.quotas import Limits as Quotas
+from panoptes.cloud.services.roles import IamBackend
 from panoptes.cloud.storage.base import ObjectStore
 from panoptes.cloud.storage.filesystem import FilesystemStore
 from panoptes.link import PROVISIONING_EXCHANGE
@@ -208,6 +209,7 @@ def build_server(config: ServerConfig) -> Server:
             "panorama": notifying,
             "logs": LogsBackend(backend.env),
             "cloudwatch": CloudWatchBackend(backend.env),
+            "iam": IamBackend(db),
         },
         DbCredentialStore(db, secrets),
         store,

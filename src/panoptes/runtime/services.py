@@ -17,6 +17,7 @@ import contextlib
 import json
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -71,20 +72,27 @@ class PortForwarder:
 class CredentialsEndpoint:
     """Container credentials for the application role (none: an error, like the device)."""
 
-    def __init__(self, credentials: dict | None = None) -> None:
-        creds = credentials
+    def __init__(self, credentials: dict | Callable[[], dict | None] | None = None) -> None:
+        # A callable (the agent's RoleCredentialsProvider) is asked on every request,
+        # so the app gets renewed credentials before the old ones expire.
+        current = credentials if callable(credentials) else lambda: credentials
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: object) -> None:
                 pass
 
             def do_GET(self) -> None:
-                if creds is None:
-                    body = b'{"message": "no application role is assigned"}'
-                    self.send_response(404)
-                else:
-                    body = json.dumps(creds).encode()
-                    self.send_response(200)
+                try:
+                    creds = current()
+                    status, body = (
+                        (404, b'{"message": "no application role is assigned"}')
+                        if creds is None
+                        else (200, json.dumps(creds).encode())
+                    )
+                except Exception as exc:  # e.g. the control plane unreachable: retry later
+                    status = 503
+                    body = json.dumps({"message": f"credentials unavailable: {exc}"}).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -5,7 +5,10 @@ with db.transaction() as session: ...
 """
 
 # Registers the observability tables (logs, metrics, alarms) on Base.metadata.
-from panoptes.cloud.db import observability_models  # noqa: F401
+from panoptes.cloud.db import (
+    observability_models,  # noqa: F401
+    roles_models,  # noqa: F401  (its tables join Base.metadata)
+)
 from panoptes.cloud.db.database import Database, alembic_config
 from panoptes.cloud.db.models import Base
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from urllib.parse import unquote
 
 from panoptes.cloud.backend import Credential, CredentialStore
-from panoptes.cloud.protocol.sigv4 import AuthFailure
+from panoptes.cloud.protocol.sigv4 import AuthFailure, check_session
 from panoptes.cloud.protocol.wire import WireRequest
 
 # Query parameters that are part of the signed resource (S3's "sub-resources").
@@ -66,8 +66,10 @@ def is_presigned_v2(request: WireRequest) -> bool:
 
 
 def string_to_sign(request: WireRequest, expires: str) -> str:
-    headers = {}
-    for name, value in request.headers:
+    headers: dict[str, list[str]] = {}
+    # A presigned URL carries its x-amz-* headers (a session token) as query parameters.
+    for name, value in [*request.headers, *request.query_pairs()]:
+        name = name.lower()
         if name.startswith("x-amz-"):
             headers.setdefault(name, []).append(value.strip())
     custom = "".join(f"{k}:{','.join(v)}\n" for k, v in sorted(headers.items()))
@@ -95,6 +97,7 @@ def verify_v2(
         )
     if not credential.enabled:
         raise AuthFailure("disabled_key", "The AWS Access Key Id you provided is disabled")
+    check_session(credential, query.get("x-amz-security-token"), now or datetime.now(UTC))
     try:
         expires = int(query["Expires"])
     except ValueError:

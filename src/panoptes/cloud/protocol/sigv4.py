@@ -42,6 +42,14 @@ _CODES = {
     "skewed": ("RequestTimeTooSkewed", 403, "InvalidSignatureException", 403),
     "expired": ("AccessDenied", 403, "InvalidSignatureException", 403),
     "payload_mismatch": ("XAmzContentSHA256Mismatch", 400, "InvalidSignatureException", 400),
+    # Role sessions: the token missing or not the session's, or the session over.
+    "bad_token": ("InvalidToken", 400, "UnrecognizedClientException", 403),
+    "expired_token": ("ExpiredToken", 400, "ExpiredTokenException", 400),
+}
+#: Services answering in the query protocol name the session failures as IAM does.
+_QUERY_CODES = {
+    ("iam", "bad_token"): "InvalidClientTokenId",
+    ("iam", "expired_token"): "ExpiredToken",
 }
 
 
@@ -55,6 +63,7 @@ class AuthFailure(Exception):
         s3_code, s3_status, code, status = _CODES[self.kind]
         if service == "s3":
             return WireError(s3_code, self.message, status=s3_status)
+        code = _QUERY_CODES.get((service or "", self.kind), code)
         return WireError(code, self.message, status=status)
 
 
@@ -266,6 +275,34 @@ def _check_time(auth: Authorization, now: datetime) -> None:
         )
 
 
+def check_session(credential: Credential, token: str | None, now: datetime) -> None:
+    """A role session's key is good only with its token, and only until it expires."""
+    if credential.session_token_sha256 is None:
+        return
+    if not token:
+        raise AuthFailure(
+            "bad_token",
+            "The security token included in the request is invalid: temporary (ASIA) keys "
+            "must be sent with their session token (X-Amz-Security-Token)",
+        )
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    if not hmac.compare_digest(digest, credential.session_token_sha256):
+        raise AuthFailure("bad_token", "The security token included in the request is invalid")
+    if credential.expiration is not None and now >= credential.expiration:
+        raise AuthFailure(
+            "expired_token",
+            f"The security token included in the request is expired (it expired at "
+            f"{credential.expiration.strftime(_AMZ_DATE)}); fetch fresh credentials",
+        )
+
+
+def request_token(request: WireRequest, auth: Authorization) -> str | None:
+    """The session token a request carries: the header, or a presigned URL's parameter."""
+    if auth.presigned:
+        return request.query_dict().get("X-Amz-Security-Token")
+    return request.header("x-amz-security-token")
+
+
 def verify(
     request: WireRequest,
     auth: Authorization,
@@ -282,7 +319,9 @@ def verify(
         )
     if not credential.enabled:
         raise AuthFailure("disabled_key", "The AWS Access Key Id you provided is disabled")
-    _check_time(auth, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    check_session(credential, request_token(request, auth), now)
+    _check_time(auth, now)
     if "host" not in auth.signed_headers:
         raise AuthFailure("malformed", "The Host header must be signed")
     key = signing_key(credential.secret_access_key, auth.date, auth.region, auth.service)

@@ -23,7 +23,10 @@ from sqlalchemy import bindparam, select
 from panoptes.cloud.backend import Credential
 from panoptes.cloud.db import Database
 from panoptes.cloud.db.models import AccessKey, Account
+from panoptes.cloud.db.roles_models import Role, RolePolicy, RoleSession
+from panoptes.cloud.policy import parse_policies
 from panoptes.cloud.services.common import ensure_account
+from panoptes.cloud.services.roles import session_principal, session_secret_purpose
 from panoptes.cloud.services.secrets import Secrets
 from panoptes.settings import DEFAULT_REGION, PROFILE, credentials_path
 
@@ -47,6 +50,26 @@ def new_access_key() -> tuple[str, str]:
 _KEY_ROW = select(
     AccessKey.account_id, AccessKey.secret_encrypted, AccessKey.principal, AccessKey.enabled
 ).where(AccessKey.access_key_id == bindparam("key_id"))
+_SESSION_ROW = (
+    select(
+        RoleSession.account_id,
+        RoleSession.secret_encrypted,
+        RoleSession.token_sha256,
+        RoleSession.expiration,
+        RoleSession.instance_id,
+        RoleSession.role_id,
+        Role.name.label("role_name"),
+    )
+    .join(Role, Role.id == RoleSession.role_id)
+    .where(RoleSession.access_key_id == bindparam("key_id"))
+)
+_ROLE_POLICIES = (
+    select(RolePolicy.document)
+    .where(RolePolicy.role_id == bindparam("role_id"))
+    .order_by(RolePolicy.name)
+)
+#: Role session keys start so, as AWS's temporary keys do; long-lived ones with AKIA.
+SESSION_KEY_PREFIX = "ASIA"
 
 
 @dataclass
@@ -67,6 +90,8 @@ class DbCredentialStore:
     _plain: dict[tuple[str, bytes], str] = field(default_factory=dict, init=False, repr=False)
 
     def lookup(self, access_key_id: str) -> Credential | None:
+        if access_key_id.startswith(SESSION_KEY_PREFIX):
+            return self._session(access_key_id)
         with self.db.reader() as conn:
             row = conn.execute(_KEY_ROW, {"key_id": access_key_id}).first()
         if row is None:
@@ -79,11 +104,30 @@ class DbCredentialStore:
             enabled=row.enabled,
         )
 
-    def _secret(self, access_key_id: str, blob: bytes) -> str:
+    def _session(self, access_key_id: str) -> Credential | None:
+        """A role session's key with the role's policies as they are now."""
+        with self.db.reader() as conn:
+            row = conn.execute(_SESSION_ROW, {"key_id": access_key_id}).first()
+            if row is None:
+                return None
+            documents = tuple(conn.scalars(_ROLE_POLICIES, {"role_id": row.role_id}))
+        purpose = session_secret_purpose(access_key_id)
+        return Credential(
+            access_key_id=access_key_id,
+            secret_access_key=self._secret(access_key_id, bytes(row.secret_encrypted), purpose),
+            account_id=row.account_id,
+            principal=session_principal(row.account_id, row.role_name, row.instance_id),
+            # A role without policies allows nothing (an empty policy), never everything.
+            policy=parse_policies(documents),
+            session_token_sha256=row.token_sha256,
+            expiration=_aware(row.expiration),
+        )
+
+    def _secret(self, access_key_id: str, blob: bytes, purpose: str | None = None) -> str:
         cache_key = (access_key_id, blob)
         secret = self._plain.get(cache_key)
         if secret is None:
-            secret = self.secrets.decrypt(blob, _purpose(access_key_id))
+            secret = self.secrets.decrypt(blob, purpose or _purpose(access_key_id))
             if len(self._plain) >= self.cache_size:
                 self._plain.clear()
             self._plain[cache_key] = secret
@@ -104,6 +148,11 @@ class DbCredentialStore:
                 )
             )
         return key_id, secret
+
+
+def _aware(moment: datetime) -> datetime:
+    # A Core (not ORM) read skips UTCDateTime on some drivers: SQLite gives naive UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)
