@@ -36,6 +36,7 @@ from panoptes.cloud.services import (
     bootstrap_admin,
 )
 from panoptes.cloud.services.device_view import DeviceView
+from panoptes.cloud.services.iotdata import IotDataBackend
 from panoptes.cloud.services.notifications import Notifier, SmtpSettings
 from panoptes.cloud.services.observability import (
     CloudWatchBackend,
@@ -204,12 +205,15 @@ def build_server(config: ServerConfig) -> Server:
         raise ConfigError(f"--smtp: {exc}") from None
     upkeep = Upkeep(backend.env, Notifier(smtp), interval=config.alarm_interval)
     notifying = NotifyingBackend(backend)
+    device_link = DeviceLink(devices, link, config.data_dir)
+    observe_link(device_link, backend.env)
     app = create_app(
         {
             "panorama": notifying,
             "logs": LogsBackend(backend.env),
             "cloudwatch": CloudWatchBackend(backend.env),
             "iam": IamBackend(db),
+            "iot-data": IotDataBackend.over(db, device_link.publish),
         },
         DbCredentialStore(db, secrets),
         store,
@@ -219,8 +223,6 @@ def build_server(config: ServerConfig) -> Server:
             prometheus_route(backend.env, config.data_dir),
         ],
     )
-    device_link = DeviceLink(devices, link, config.data_dir)
-    observe_link(device_link, backend.env)
     return Server(app, config, backend, admin, device_link, notifying, upkeep)
 
 

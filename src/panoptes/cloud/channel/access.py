@@ -14,7 +14,11 @@ from datetime import UTC, datetime
 
 from panoptes.cloud.channel.certs import common_name, der_to_pem
 from panoptes.cloud.services.device_view import DeviceView
-from panoptes.link import BRIDGE_IDENTITY, TOPIC_ROOT, device_root
+from panoptes.link import BRIDGE_IDENTITY, TOPIC_ROOT, VERSION, device_root
+
+#: The bridge (the control plane) may use every Panoptes topic: the device roots and
+#: the account roots iot-data Publish writes to for long-lived keys.
+BRIDGE_ROOT = f"panoptes/{VERSION}"
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ def may_access(identity: str | None, topic_filter: str) -> bool:
     """
     if not identity:
         return False
-    root = TOPIC_ROOT if identity == BRIDGE_IDENTITY else device_root(identity)
+    root = BRIDGE_ROOT if identity == BRIDGE_IDENTITY else device_root(identity)
     root_levels = root.split("/")
     levels = topic_filter.split("/")
     if len(levels) <= len(root_levels):
@@ -70,7 +74,7 @@ def mosquitto_acl() -> str:
     return (
         "# Written by Panoptes: devices reach only their own topics (CN = device id).\n"
         f"user {BRIDGE_IDENTITY}\n"
-        f"topic readwrite {TOPIC_ROOT}/#\n"
+        f"topic readwrite {BRIDGE_ROOT}/#\n"
         "\n"
         f"pattern readwrite {TOPIC_ROOT}/%u/#\n"
     )

@@ -111,6 +111,15 @@ class Bridge:
         report applied to the database (link.REPORT: metrics follow heartbeats)."""
         self._observers[kind].append(handler)
 
+    def publish(self, topic: str, payload: bytes, qos: int = 0) -> None:
+        """Publish an application's message (iot-data Publish); ConnectionError when
+        the broker cannot take it now."""
+        if not self.connected:
+            raise ConnectionError("the bridge is not connected to the broker")
+        info = self.client.publish(topic, payload, qos=qos)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise ConnectionError(f"the broker refused the message ({mqtt.error_string(info.rc)})")
+
     def notify(self, device_ids: Iterable[str]) -> None:
         """Desired state of these devices may have changed: publish what changed."""
         for device_id in device_ids:

@@ -100,6 +100,12 @@ class DeviceLink:
         if self.bridge is not None:
             self.bridge.observe(kind, handler)
 
+    def publish(self, topic: str, payload: bytes, qos: int = 0) -> None:
+        """An application message onto the broker (iot-data Publish)."""
+        if self.bridge is None:
+            raise ConnectionError("the device link is not started")
+        self.bridge.publish(topic, payload, qos)
+
     def start(self, timeout: float = 30.0) -> None:
         now = datetime.now(UTC)
         s = self.settings
