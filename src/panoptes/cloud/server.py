@@ -30,10 +30,14 @@ from panoptes.cloud.services import (
     Settings,
     bootstrap_admin,
 )
+from panoptes.cloud.services.cameras import camera_stream
 from panoptes.cloud.services.device_view import DeviceView
 from panoptes.cloud.services.quotas import Limits as Quotas
 from panoptes.cloud.storage.base import ObjectStore
 from panoptes.cloud.storage.filesystem import FilesystemStore
+from panoptes.console.app import build_console
+from panoptes.console.users import BootstrapUser, bootstrap_console_user
+from panoptes.console.web import ConsoleState
 from panoptes.link import PROVISIONING_EXCHANGE
 from panoptes.settings import DEFAULT_REGION, ServiceRecord
 
@@ -96,6 +100,9 @@ class Server:
     config: ServerConfig
     backend: PanoramaBackend
     admin: BootstrapResult
+    #: The web console's state (its LiveVideo seam is set here) and its first user.
+    console: ConsoleState
+    console_user: BootstrapUser
 
 
 def build_server(config: ServerConfig) -> Server:
@@ -129,14 +136,26 @@ def build_server(config: ServerConfig) -> Server:
             return JSONResponse({"code": exc.code, "message": exc.message}, status_code=status)
         return JSONResponse({"certificate": cert})
 
+    backends = {"panorama": backend}
+    # The console acts through the same backends as the API, as the signed-in account.
+    console = build_console(
+        backends,
+        store,
+        db,
+        config.region,
+        camera_stream=lambda account, name, version: camera_stream(
+            backend.env, account, name, version
+        ),
+    )
+    console_user = bootstrap_console_user(console.state.users, config.data_dir, admin.account_id)
     app = create_app(
-        {"panorama": backend},
+        backends,
         DbCredentialStore(db, secrets),
         store,
         limits=config.limits,
-        extra_routes=[Route(PROVISIONING_EXCHANGE, exchange, methods=["POST"])],
+        extra_routes=[Route(PROVISIONING_EXCHANGE, exchange, methods=["POST"]), *console.routes],
     )
-    return Server(app, config, backend, admin)
+    return Server(app, config, backend, admin, console.state, console_user)
 
 
 def serve(config: ServerConfig, announce=print) -> None:  # type: ignore[no-untyped-def]
@@ -146,6 +165,7 @@ def serve(config: ServerConfig, announce=print) -> None:  # type: ignore[no-unty
     server = build_server(config)
     ServiceRecord(config.endpoint_url, config.region, os.getpid()).write(config.data_dir)
     announce(server.admin.message())
+    announce(server.console_user.message(f"{config.endpoint_url}/console/"))
     announce(f"Panoptes API at {config.endpoint_url} (data in {config.data_dir})")
     announce(f'Point AWS clients at it: eval "$(panoptes env --data-dir {config.data_dir})"')
     uvicorn.run(server.app, host=config.host, port=config.port, log_level="warning")

@@ -1,0 +1,76 @@
+"""A real control plane (build_server under uvicorn) with its console, and a browser-less client.
+
+`console` signs in through the sign-in form like a browser would (cookies, the
+forms' CSRF tokens); the Panorama side is checked with unchanged boto3 clients
+(tests/cloud/api_helpers.py).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cloud"))
+
+from api_helpers import Stack, running_stack
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+@dataclass
+class ConsoleClient:
+    """A browser without JavaScript: follows what the pages say."""
+
+    http: httpx.Client
+    stack: Stack
+
+    def sign_in(self, name: str, password: str) -> httpx.Response:
+        form = self.http.get("/console/signin")
+        return self.http.post(
+            "/console/signin",
+            data={"csrf_token": csrf_of(form.text), "username": name, "password": password,
+                  "next": "/console/instances"},
+        )  # fmt: skip
+
+    def submit(self, page: str, action: str, data: dict | None = None) -> httpx.Response:
+        """POST ACTION with the CSRF token of the form on PAGE, as the page's form would."""
+        html = self.http.get(page).text
+        return self.http.post(action, data={"csrf_token": csrf_of(html), **(data or {})})
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    with running_stack("sqlite", tmp_path / "data") as st:
+        yield st
+
+
+@pytest.fixture
+def admin_password(stack: Stack) -> str:
+    password = stack.server.console_user.new_password
+    assert password is not None
+    return password
+
+
+@pytest.fixture
+def anonymous(stack: Stack) -> Iterator[ConsoleClient]:
+    with httpx.Client(base_url=stack.url, follow_redirects=False, timeout=30) as http:
+        yield ConsoleClient(http, stack)
+
+
+@pytest.fixture
+def console(anonymous: ConsoleClient, admin_password: str) -> ConsoleClient:
+    response = anonymous.sign_in("admin", admin_password)
+    assert response.status_code == 303, response.text
+    return anonymous
