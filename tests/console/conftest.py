@@ -7,6 +7,7 @@ forms' CSRF tokens); the Panorama side is checked with unchanged boto3 clients
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 from collections.abc import Iterator
@@ -19,6 +20,22 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cloud"))
 
 from api_helpers import Stack, running_stack
+
+
+def _load_e2e_fixtures():  # type: ignore[no-untyped-def]
+    # The RTSP test camera lives in tests/e2e/conftest.py; loaded under its own name so
+    # it does not shadow this conftest.
+    path = Path(__file__).resolve().parents[1] / "e2e" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("panoptes_e2e_conftest", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_e2e = _load_e2e_fixtures()
+rtsp_available = _e2e.rtsp_available
+rtsp_server = _e2e.rtsp_server
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -48,6 +65,20 @@ class ConsoleClient:
         """POST ACTION with the CSRF token of the form on PAGE, as the page's form would."""
         html = self.http.get(page).text
         return self.http.post(action, data={"csrf_token": csrf_of(html), **(data or {})})
+
+
+def second_account_user(stack: Stack, name: str = "other") -> ConsoleClient:
+    """A user of another account, signed in (the caller's test closes nothing: tmp stack)."""
+    from datetime import UTC, datetime
+
+    from panoptes.cloud.db.models import Account
+
+    with stack.server.backend.db.transaction() as s:
+        s.add(Account(id="999999999999", created=datetime.now(UTC)))
+    stack.server.console.users.add(name, "999999999999", "another-long-password")
+    client = ConsoleClient(httpx.Client(base_url=stack.url, follow_redirects=False), stack)
+    assert client.sign_in(name, "another-long-password").status_code == 303
+    return client
 
 
 @pytest.fixture

@@ -225,7 +225,12 @@ async def deploy(req: PageRequest) -> Response:
                     req.field(f"launch.{slot.node}.{name}", "onAppStart"),
                 )
             )
-    params = {p.node: req.field(f"param.{p.node}") for p in form.parameters if p.overridable}
+    # A parameter the form did not send keeps the graph's value.
+    params = {
+        p.node: req.field(f"param.{p.node}")
+        for p in form.parameters
+        if p.overridable and f"param.{p.node}" in req.form
+    }
     ports = set()
     for item in req.fields("port"):
         node, _, port = item.rpartition(":")
