@@ -10,6 +10,7 @@ from panoptes.cli.env import env
 from panoptes.cli.manifest import manifest_cli
 from panoptes.cli.serve import serve
 from panoptes.cli.up import up
+from panoptes.cli.users import users_cli
 
 app = typer.Typer(
     name="panoptes",
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(manifest_cli, name="manifest")
 app.add_typer(app_cli, name="app")
+app.add_typer(users_cli, name="users")
 app.command("up")(up)
 app.command("serve")(serve)
 app.command("env")(env)
