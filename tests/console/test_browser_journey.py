@@ -23,11 +23,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from api_helpers import bring_online, for_account, publish_package
+from api_helpers import bring_online, publish_package
 from browser_support import AnnotatedOutput, Screens, artifacts_dir, chromium
+from deploy_helpers import sample_graph
 
 from panoptes.console.feeds import LOGS_SERVICE, LiveVideoByFunction
-from sample_app import SAMPLE_APP, sample_packages
+from sample_app import sample_packages
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -62,10 +63,6 @@ class ReportingDevice:
 
 
 DEVICE_SIDE = ReportingDevice
-
-
-def _sample_graph(account: str) -> bytes:
-    return for_account((SAMPLE_APP / "graphs/my-app/graph.json").read_text(), account).encode()
 
 
 def test_the_console_journey(stack, admin_password, rtsp_server, tmp_path: Path):
@@ -163,7 +160,7 @@ def _journey(stack, page, screens, password, device) -> None:  # type: ignore[no
 
     # The deploy wizard: graph.json checked as typed, then uploaded; cameras, values.
     page.get_by_role("link", name="Deploy", exact=True).click()
-    graph = _sample_graph(stack.account)
+    graph = sample_graph(stack.account).encode()
     page.get_by_label("graph.json", exact=True).fill(
         graph.decode().replace("code_node.video_in", "code_node.vidoe_in")
     )

@@ -10,12 +10,12 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from api_helpers import for_account, provision, publish_sample_app
+from api_helpers import provision, publish_sample_app
+from deploy_helpers import deploy, sample_graph, step1
 
 from conftest import ConsoleClient, csrf_of, second_account_user
 from panoptes.console.feeds import LiveVideoByFunction
 from panoptes.media.mjpeg import BOUNDARY, MjpegServer
-from sample_app import SAMPLE_APP
 
 
 @pytest.fixture
@@ -23,8 +23,7 @@ def sample(stack):
     """A device online and the developer guide's sample app published (camera MY_CAMERA)."""
     device_id = provision(stack, "edge-1")
     publish_sample_app(stack)
-    graph = for_account((SAMPLE_APP / "graphs/my-app/graph.json").read_text(), stack.account)
-    return device_id, graph
+    return device_id, sample_graph(stack.account)
 
 
 def _validate(console: ConsoleClient, graph: str) -> dict:
@@ -34,16 +33,6 @@ def _validate(console: ConsoleClient, graph: str) -> dict:
     )
     assert response.status_code == 200
     return response.json()
-
-
-def _step1(device_id: str, graph: str, **extra) -> dict:
-    return {"graph": graph, "name": "sample-app", "description": "from the console",
-            "device": device_id, **extra}  # fmt: skip
-
-
-def _deploy(console: ConsoleClient, device_id: str, graph: str, **answers) -> httpx.Response:
-    fields = {"step": "2", **_step1(device_id, graph), **answers}
-    return console.submit("/console/deploy", "/console/deploy", fields)
 
 
 def test_the_graph_is_checked_as_typed_with_json_paths(sample, console):
@@ -63,15 +52,14 @@ def test_the_graph_is_checked_as_typed_with_json_paths(sample, console):
 
 def test_an_unregistered_package_is_named(stack, console):
     provision(stack, "edge-1")
-    graph = for_account((SAMPLE_APP / "graphs/my-app/graph.json").read_text(), stack.account)
-    result = _validate(console, graph)
+    result = _validate(console, sample_graph(stack.account))
     assert not result["ok"]
     assert any("SAMPLE_CODE" in p["message"] for p in result["problems"])
 
 
 def test_step_two_asks_for_cameras_and_parameters_with_their_titles(sample, console):
     device_id, graph = sample
-    page = console.submit("/console/deploy", "/console/deploy/configure", _step1(device_id, graph))
+    page = console.submit("/console/deploy", "/console/deploy/configure", step1(device_id, graph))
     assert page.status_code == 200
     html = page.text
     assert "IP camera" in html and "Choose a camera stream." in html  # the camera's decorator
@@ -79,14 +67,14 @@ def test_step_two_asks_for_cameras_and_parameters_with_their_titles(sample, cons
     assert 'value="MY_CAMERA"' in html and 'name="param.detection_threshold"' in html
     # A broken graph stays on step 1 with its problems.
     broken = console.submit(
-        "/console/deploy", "/console/deploy/configure", _step1(device_id, graph[:-10])
+        "/console/deploy", "/console/deploy/configure", step1(device_id, graph[:-10])
     )
     assert broken.status_code == 400 and "is not valid JSON" in broken.text
 
 
 def test_deploy_pause_and_remove(stack, sample, console):
     device_id, graph = sample
-    response = _deploy(
+    response = deploy(
         console, device_id, graph,
         **{"camera.camera_node": "MY_CAMERA", "launch.camera_node.MY_CAMERA": "onAppStart",
            "param.detection_threshold": "35", "param.log_level": "DEBUG"},
@@ -130,10 +118,10 @@ def test_deploy_pause_and_remove(stack, sample, console):
 
 def test_a_mandatory_camera_must_be_chosen(sample, console, stack):
     device_id, graph = sample
-    response = _deploy(console, device_id, graph)
+    response = deploy(console, device_id, graph)
     assert response.status_code == 400 and "choose at least one camera" in response.text
     answers = {"camera.camera_node": "MY_CAMERA", "param.detection_threshold": "high"}
-    bad = _deploy(console, device_id, graph, **answers)
+    bad = deploy(console, device_id, graph, **answers)
     assert bad.status_code == 400 and "is not a float32" in bad.text
     assert stack.client().list_application_instances()["ApplicationInstances"] == []
 
@@ -141,7 +129,7 @@ def test_a_mandatory_camera_must_be_chosen(sample, console, stack):
 def test_replace_and_clone_start_from_the_instance(stack, sample, console):
     device_id, graph = sample
     answers = {"camera.camera_node": "MY_CAMERA", "param.detection_threshold": "35"}
-    first = _deploy(console, device_id, graph, **answers)
+    first = deploy(console, device_id, graph, **answers)
     instance_id = first.headers["location"].rsplit("/", 1)[1]
     replace = console.http.get(f"/console/deploy?replace={instance_id}").text
     assert f'name="replace" value="{instance_id}"' in replace and "SAMPLE_CODE" in replace
@@ -150,9 +138,9 @@ def test_replace_and_clone_start_from_the_instance(stack, sample, console):
     # Step 2 of the replacement has the camera and the value the instance ran with.
     fields = {"replace": instance_id, "overrides": _overrides_of(stack, instance_id)}
     step2 = console.submit("/console/deploy", "/console/deploy/configure",
-                           _step1(device_id, graph, **fields)).text  # fmt: skip
+                           step1(device_id, graph, **fields)).text  # fmt: skip
     assert 'value="MY_CAMERA" checked' in step2 and 'value="35.0"' in step2
-    second = _deploy(console, device_id, graph, replace=instance_id,
+    second = deploy(console, device_id, graph, replace=instance_id,
                      **{"camera.camera_node": "MY_CAMERA"})  # fmt: skip
     new_id = second.headers["location"].rsplit("/", 1)[1]
     described = stack.client().describe_application_instance(ApplicationInstanceId=new_id)
@@ -185,7 +173,7 @@ def _read_parts(response: httpx.Response, count: int) -> list[bytes]:
 
 def test_live_output_is_relayed_from_the_device(stack, sample, console):
     device_id, graph = sample
-    page_url = _deploy(console, device_id, graph, **{"camera.camera_node": "MY_CAMERA"}).headers[
+    page_url = deploy(console, device_id, graph, **{"camera.camera_node": "MY_CAMERA"}).headers[
         "location"
     ]
     instance_id = page_url.rsplit("/", 1)[1]

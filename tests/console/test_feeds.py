@@ -1,0 +1,108 @@
+"""Logs and metrics on the instance page, through the seams the log and metric services fill.
+
+The CloudWatch Logs and CloudWatch backends are other rooms' work; here a small
+backend answering the same operations with the APIs' shapes (FilterLogEvents,
+DescribeLogStreams, GetMetricStatistics) stands in, so what is checked is the
+console's side: what it asks for and what it shows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from api_helpers import provision, publish_sample_app
+from deploy_helpers import deploy, sample_graph
+
+from panoptes.cloud.errors import ResourceNotFound
+from panoptes.console.feeds import LOGS_SERVICE, METRICS_SERVICE
+
+
+class LogsAndMetrics:
+    """Answers the operations the console uses, with the services' shapes; records calls."""
+
+    def __init__(self, group: str, events: list[tuple[str, str]]) -> None:
+        base = int(datetime(2026, 11, 25, 12, tzinfo=UTC).timestamp() * 1000)
+        self.group = group
+        self.events = [
+            {"timestamp": base + i, "logStreamName": s, "message": m}
+            for i, (s, m) in enumerate(events)
+        ]
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def handle(self, operation: str, ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append((operation, params))
+        if operation == "GetMetricStatistics":
+            now = params["EndTime"]
+            stat = params["Statistics"][0]
+            return {"Label": params["MetricName"], "Datapoints": [
+                {"Timestamp": now - timedelta(minutes=m), stat: 10.0 + m, "Unit": "None"}
+                for m in range(5)
+            ]}  # fmt: skip
+        if params.get("logGroupName") != self.group:
+            raise ResourceNotFound(params.get("logGroupName", ""), "logGroup")
+        if operation == "DescribeLogStreams":
+            names = sorted({e["logStreamName"] for e in self.events})
+            return {"logStreams": [{"logStreamName": n} for n in names]}
+        events = self.events
+        if streams := params.get("logStreamNames"):
+            events = [e for e in events if e["logStreamName"] in streams]
+        if pattern := params.get("filterPattern"):
+            events = [e for e in events if pattern in e["message"]]
+        start = int(params.get("nextToken") or 0)
+        page = events[start : start + params["limit"]]
+        return {"events": page, "nextToken": str(start + len(page))}
+
+
+@pytest.fixture
+def deployed(stack, console):
+    device_id = provision(stack, "edge-1")
+    publish_sample_app(stack)
+    graph = sample_graph(stack.account)
+    url = deploy(console, device_id, graph, **{"camera.camera_node": "MY_CAMERA"}).headers[
+        "location"
+    ]
+    instance_id = url.rsplit("/", 1)[1]
+    group = f"/aws/panorama/devices/{device_id}/applications/{instance_id}"
+    feeds = LogsAndMetrics(group, [("console_output", "starting"), ("code_node", "frame 1"),
+                                   ("code_node", "ERROR model timeout")])  # fmt: skip
+    console_state = stack.server.console.console
+    console_state.backends = {**console_state.backends, LOGS_SERVICE: feeds,
+                              METRICS_SERVICE: feeds}  # fmt: skip
+    return url, feeds
+
+
+def test_without_log_and_metric_services_the_page_says_so(stack, console):
+    device_id = provision(stack, "edge-1")
+    publish_sample_app(stack)
+    url = deploy(console, device_id, sample_graph(stack.account),
+                  **{"camera.camera_node": "MY_CAMERA"}).headers["location"]  # fmt: skip
+    html = console.http.get(url).text
+    assert "once the log service is enabled" in html
+    assert "once the metrics service is enabled" in html
+
+
+def test_logs_are_read_by_stream_and_filter(console, deployed):
+    url, feeds = deployed
+    html = console.http.get(url).text
+    assert "[console_output] starting" in html and "[code_node] frame 1" in html
+    assert "<option>code_node</option>" in html
+    filtered = console.http.get(url, params={"stream": "code_node", "filter": "ERROR"}).text
+    assert "ERROR model timeout" in filtered and "starting" not in filtered.split("Log lines")[1]
+    follow = console.http.get(url + "/logs.json", params={"token": "2"}).json()
+    assert [e["message"] for e in follow["events"]] == ["ERROR model timeout"]
+    assert follow["token"] == "3"
+    asked = [p for op, p in feeds.calls if op == "FilterLogEvents"]
+    assert asked[1]["logStreamNames"] == ["code_node"] and asked[1]["filterPattern"] == "ERROR"
+
+
+def test_metrics_are_charted(console, deployed):
+    url, feeds = deployed
+    html = console.http.get(url).text
+    for title in ("Frame rate", "Inference time", "Errors", "Device active"):
+        assert f"<figcaption>{title}" in html
+    assert 'aria-label="Frame rate: latest 10 fps, between 10 and 14 fps over 5 points"' in html
+    asked = {p["MetricName"]: p for op, p in feeds.calls if op == "GetMetricStatistics"}
+    assert asked["DeviceActive"]["Dimensions"][0]["Name"] == "DeviceId"
+    assert asked["ApplicationErrors"]["Statistics"] == ["Sum"]
