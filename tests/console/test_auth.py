@@ -143,3 +143,20 @@ def test_passwords_are_stored_as_scrypt_hashes(stack, admin_password):
     assert stored.startswith("scrypt$") and admin_password not in stored
     assert verify_password(admin_password, stored)
     assert not verify_password(admin_password + "!", stored)
+
+
+def test_password_guessing_is_capped_per_user_name(stack, anonymous, admin_password):
+    from panoptes.console.auth import MAX_FAILURES_PER_NAME, WINDOW
+
+    for _ in range(MAX_FAILURES_PER_NAME):
+        assert anonymous.sign_in("admin", "not-the-password").status_code == 401
+    blocked = anonymous.sign_in("admin", admin_password)  # even the right one, for now
+    assert blocked.status_code == 429 and "Too many failed sign-ins" in blocked.text
+    assert SESSION_COOKIE not in anonymous.http.cookies
+    users = stack.server.console.users
+    real_now = users.now
+    users.now = lambda: real_now() + WINDOW
+    try:
+        assert anonymous.sign_in("admin", admin_password).status_code == 303
+    finally:
+        users.now = real_now
