@@ -23,7 +23,7 @@ class LogsAndMetrics:
     """Answers the operations the console uses, with the services' shapes; records calls."""
 
     def __init__(self, group: str, events: list[tuple[str, str]]) -> None:
-        base = int(datetime(2026, 11, 25, 12, tzinfo=UTC).timestamp() * 1000)
+        base = int((datetime.now(UTC) - timedelta(minutes=10)).timestamp() * 1000)
         self.group = group
         self.events = [
             {"timestamp": base + i, "logStreamName": s, "message": m}
@@ -50,9 +50,11 @@ class LogsAndMetrics:
             events = [e for e in events if e["logStreamName"] in streams]
         if pattern := params.get("filterPattern"):
             events = [e for e in events if pattern in e["message"]]
+        events = [e for e in events if e["timestamp"] >= params.get("startTime", 0)]
         start = int(params.get("nextToken") or 0)
         page = events[start : start + params["limit"]]
-        return {"events": page, "nextToken": str(start + len(page))}
+        more = start + len(page) < len(events)
+        return {"events": page, **({"nextToken": str(start + len(page))} if more else {})}
 
 
 @pytest.fixture
@@ -90,9 +92,14 @@ def test_logs_are_read_by_stream_and_filter(console, deployed):
     assert "<option>code_node</option>" in html
     filtered = console.http.get(url, params={"stream": "code_node", "filter": "ERROR"}).text
     assert "ERROR model timeout" in filtered and "starting" not in filtered.split("Log lines")[1]
-    follow = console.http.get(url + "/logs.json", params={"token": "2"}).json()
+    # Follow mode: from after the last line shown, only what came since.
+    last = feeds.events[1]["timestamp"]
+    follow = console.http.get(url + "/logs.json", params={"after": str(last + 1)}).json()
     assert [e["message"] for e in follow["events"]] == ["ERROR model timeout"]
-    assert follow["token"] == "3"
+    assert follow["token"] is None
+    assert (
+        console.http.get(url + "/logs.json", params={"after": str(last + 2)}).json()["events"] == []
+    )
     asked = [p for op, p in feeds.calls if op == "FilterLogEvents"]
     assert asked[1]["logStreamNames"] == ["code_node"] and asked[1]["filterPattern"] == "ERROR"
 

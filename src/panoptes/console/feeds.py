@@ -5,7 +5,7 @@ the pages:
 
 * logs    -- the CloudWatch Logs API of the backend registered as ``"logs"``
              (FilterLogEvents, DescribeLogStreams), as the signed-in account;
-* metrics -- the CloudWatch API of the backend registered as ``"monitoring"``
+* metrics -- the CloudWatch API of the backend registered as ``"cloudwatch"``
              (GetMetricStatistics);
 * live    -- a `LiveVideo`: where an instance's annotated output is served as MJPEG
              (the device agent reports it); the console proxies it so the browser
@@ -27,7 +27,7 @@ from panoptes.console.services import Console
 from panoptes.console.users import User
 
 LOGS_SERVICE = "logs"
-METRICS_SERVICE = "monitoring"
+METRICS_SERVICE = "cloudwatch"  # botocore's name (its signing name is "monitoring")
 
 
 def instance_log_group(device_id: str, instance_id: str) -> str:
@@ -55,9 +55,14 @@ def read_logs(
     stream: str | None = None,
     pattern: str | None = None,
     next_token: str | None = None,
+    start_ms: int | None = None,
     limit: int = 200,
 ) -> LogPage:
-    """One page of a log group's events (oldest first), optionally one stream, filtered."""
+    """One page of a log group's events (oldest first) from START_MS, one stream, filtered.
+
+    Follow mode passes NEXT_TOKEN while the service hands one out, then the last
+    event's time + 1 as START_MS (FilterLogEvents gives no token past the end).
+    """
     if not console.has(LOGS_SERVICE):
         return LogPage(available=False)
     try:
@@ -72,6 +77,8 @@ def read_logs(
             params["filterPattern"] = pattern
         if next_token:
             params["nextToken"] = next_token
+        if start_ms is not None:
+            params["startTime"] = start_ms
         out = console.call(user, "FilterLogEvents", params, service=LOGS_SERVICE)
     except ServiceError as exc:
         if exc.code == "ResourceNotFoundException":
@@ -79,6 +86,7 @@ def read_logs(
         return LogPage(available=True, error=exc.message)
     events = [
         {
+            "ms": e["timestamp"],
             "timestamp": datetime.fromtimestamp(e["timestamp"] / 1000, UTC),
             "stream": e.get("logStreamName", ""),
             "message": e.get("message", ""),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import defaultdict
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -13,7 +14,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from panoptes.cloud.errors import ServiceError
 from panoptes.console import wizard
 from panoptes.console.charts import svg_chart
-from panoptes.console.feeds import CHARTS, instance_log_group, read_logs, read_metric
+from panoptes.console.feeds import (
+    CHARTS,
+    METRICS_SERVICE,
+    instance_log_group,
+    read_logs,
+    read_metric,
+)
 from panoptes.console.live import LiveUnavailable, open_mjpeg
 from panoptes.console.pages_cameras import cameras_of
 from panoptes.console.services import RegisteredPackageSource
@@ -262,6 +269,13 @@ async def deploy(req: PageRequest) -> Response:
 
 # --- one instance -----------------------------------------------------------------------
 
+#: The instance page's logs start this far back (follow mode goes on from there).
+LOG_WINDOW = timedelta(hours=1)
+
+
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
 
 async def _instance(req: PageRequest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     instance_id = req.param("instance_id")
@@ -289,6 +303,7 @@ async def instance_detail(req: PageRequest) -> Response:
             req.state.console, req.user,
             instance_log_group(app["DefaultRuntimeContextDevice"], instance_id),
             stream=q.get("stream") or None, pattern=q.get("filter") or None,
+            start_ms=_ms(req.state.now() - LOG_WINDOW),
         )
     )  # fmt: skip
     now = req.state.now()
@@ -315,7 +330,7 @@ async def instance_detail(req: PageRequest) -> Response:
         log_stream=q.get("stream", ""),
         log_filter=q.get("filter", ""),
         charts=charts,
-        metrics_available=req.state.console.has("monitoring"),
+        metrics_available=req.state.console.has(METRICS_SERVICE),
     )
 
 
@@ -341,6 +356,7 @@ async def instance_logs(req: PageRequest) -> Response:
             instance_log_group(app["DefaultRuntimeContextDevice"], app["ApplicationInstanceId"]),
             stream=q.get("stream") or None, pattern=q.get("filter") or None,
             next_token=q.get("token") or None,
+            start_ms=int(q["after"]) if q.get("after", "").isdigit() else None,
         )
     )  # fmt: skip
     return JSONResponse(
@@ -348,7 +364,12 @@ async def instance_logs(req: PageRequest) -> Response:
             "available": page.available,
             "error": page.error,
             "events": [
-                {"time": e["timestamp"].isoformat(), "stream": e["stream"], "message": e["message"]}
+                {
+                    "time": e["timestamp"].isoformat(),
+                    "ms": e["ms"],
+                    "stream": e["stream"],
+                    "message": e["message"],
+                }
                 for e in page.events
             ],
             "token": page.next_token,

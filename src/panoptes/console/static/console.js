@@ -139,6 +139,7 @@
       const form = logs.querySelector("form");
       const query = new URLSearchParams(new FormData(form));
       if (lines.dataset.token) query.set("token", lines.dataset.token);
+      else if (lines.dataset.after) query.set("after", lines.dataset.after);
       fetch(`${logs.dataset.logsUrl}?${query}`, { credentials: "same-origin" })
         .then((r) => (r.ok ? r.json() : null))
         .then((page) => {
@@ -151,7 +152,8 @@
             if (empty) empty.remove();
             lines.scrollTop = lines.scrollHeight;
           }
-          if (page.token) lines.dataset.token = page.token;
+          if (page.events.length) lines.dataset.after = String(page.events[page.events.length - 1].ms + 1);
+          lines.dataset.token = page.token || "";
         })
         .catch(() => {})
         .finally(() => { if (follow.checked) timer = setTimeout(poll, 2000); });
