@@ -24,7 +24,7 @@ from panoptes.console.feeds import (
 from panoptes.console.live import LiveUnavailable, open_mjpeg
 from panoptes.console.pages_cameras import cameras_of
 from panoptes.console.services import RegisteredPackageSource
-from panoptes.console.web import PREFIX, PageRequest, Refused, field_errors
+from panoptes.console.web import PREFIX, PageRequest, Refused, field_errors, format_time
 
 #: The deployment's progress as the page draws it, in order.
 PROGRESS = (
@@ -365,7 +365,7 @@ async def instance_logs(req: PageRequest) -> Response:
             "error": page.error,
             "events": [
                 {
-                    "time": e["timestamp"].isoformat(),
+                    "time": format_time(e["timestamp"]),
                     "ms": e["ms"],
                     "stream": e["stream"],
                     "message": e["message"],

@@ -47,7 +47,7 @@ class Refused(Exception):
         self.status, self.message = status, message
 
 
-def _format_time(value: Any) -> str:
+def format_time(value: Any) -> str:
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return "" if value is None else str(value)
@@ -60,7 +60,7 @@ def make_templates() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["time"] = _format_time
+    env.filters["time"] = format_time
     env.filters["urlquote"] = lambda s: quote(str(s), safe="")
     return env
 
