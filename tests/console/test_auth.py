@@ -5,6 +5,8 @@ from __future__ import annotations
 import stat
 from datetime import timedelta
 
+import pytest
+
 from conftest import ConsoleClient, csrf_of
 from panoptes.console.passwords import verify_password
 from panoptes.console.web import SESSION_COOKIE
@@ -160,3 +162,22 @@ def test_password_guessing_is_capped_per_user_name(stack, anonymous, admin_passw
         assert anonymous.sign_in("admin", admin_password).status_code == 303
     finally:
         users.now = real_now
+
+
+@pytest.mark.slow
+def test_sessions_on_postgresql(tmp_path):
+    import httpx
+    from api_helpers import running_stack
+
+    from pg_support import pg_available
+
+    if not pg_available():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    with running_stack("postgresql", tmp_path / "pg") as st:  # a fresh database
+        password = st.server.console_user.new_password
+        with httpx.Client(base_url=st.url, follow_redirects=False) as http:
+            client = ConsoleClient(http, st)
+            assert client.sign_in("admin", password).status_code == 303
+            assert client.http.get("/console/devices").status_code == 200
+            assert client.submit("/console/devices", "/console/signout").status_code == 303
+            assert client.http.get("/console/devices").status_code == 303

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from panoptes.cloud.db import Database
 from panoptes.cloud.db.models import Account
@@ -151,25 +151,37 @@ class Users:
         return token, Session(user, csrf, expires)
 
     def session(self, token: str | None) -> Session | None:
-        """The live session for a cookie token, its idle expiry pushed forward; else None."""
+        """The live session for a cookie token, its idle expiry pushed forward; else None.
+
+        A page view only reads (no transaction); the row is written when the session
+        expired (deleted) or at most once a minute (its idle expiry pushed forward).
+        """
         if not token:
             return None
         now = self.now()
-        with self.db.transaction() as s:
-            row = s.get(ConsoleSession, _digest(token))
-            if row is None:
-                return None
-            if row.expires <= now:
-                s.delete(row)
-                return None
-            user = s.get(ConsoleUser, row.user_id)
-            if user is None:
-                return None
-            # Written at most once a minute: most page views only read.
-            if now - row.last_seen > timedelta(minutes=1):
-                row.last_seen = now
-                row.expires = min(now + self.idle, row.created + self.absolute)
-            return Session(User(user.id, user.name, user.account_id), row.csrf_token, row.expires)
+        digest = _digest(token)
+        with self.db.reading() as s:
+            found = s.execute(
+                select(ConsoleSession, ConsoleUser)
+                .join(ConsoleUser, ConsoleUser.id == ConsoleSession.user_id)
+                .where(ConsoleSession.token_sha256 == digest)
+            ).first()
+        if found is None:
+            return None
+        row, user = found
+        if row.expires <= now:
+            self.end_session(token)
+            return None
+        expires = row.expires
+        if now - row.last_seen > timedelta(minutes=1):
+            expires = min(now + self.idle, row.created + self.absolute)
+            with self.db.transaction() as s:
+                s.execute(
+                    update(ConsoleSession)
+                    .where(ConsoleSession.token_sha256 == digest)
+                    .values(last_seen=now, expires=expires)
+                )
+        return Session(User(user.id, user.name, user.account_id), row.csrf_token, expires)
 
     def end_session(self, token: str | None) -> None:
         if not token:
