@@ -214,3 +214,17 @@ def test_live_output_is_relayed_from_the_device(stack, sample, console):
         stop.set()
         feeder.join(5)
         output.close()
+
+
+def test_the_relay_carries_only_video(stack, sample, console):
+    device_id, graph = sample
+    page_url = deploy(console, device_id, graph, **{"camera.camera_node": "MY_CAMERA"}).headers[
+        "location"
+    ]
+    # A URL that answers something else than MJPEG (here: the control plane's /healthz).
+    stack.server.console.live = LiveVideoByFunction(lambda ctx, iid: stack.url + "/healthz")
+    response = console.http.get(page_url + "/live.mjpg")
+    assert response.status_code == 502 and "text/plain" in response.text
+    stack.server.console.live = LiveVideoByFunction(lambda ctx, iid: "http://127.0.0.1:9/")
+    response = console.http.get(page_url + "/live.mjpg")
+    assert response.status_code == 502 and "does not answer" in response.text

@@ -60,7 +60,11 @@ async def open_mjpeg(url: str) -> MjpegStream:
     headers = {
         k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
     }
-    content_type = headers.get("content-type", "multipart/x-mixed-replace")
+    content_type = headers.get("content-type", "")
+    if not content_type.startswith(("multipart/x-mixed-replace", "image/jpeg")):
+        # Only video goes through: the relay is no way to read other HTTP services.
+        writer.close()
+        raise LiveUnavailable(f"the device's video output sent {content_type or 'no type'}")
 
     async def body() -> AsyncIterator[bytes]:
         try:
