@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from panoptes.settings import default_data_dir
+
+if TYPE_CHECKING:
+    from panoptes.console.users import Users
 
 users_cli = typer.Typer(
     help="Console users: who signs in to the web console, and for which account.",
@@ -24,7 +28,7 @@ DATABASE = typer.Option(
 )
 
 
-def _users(data_dir: Path | None, database: str | None):  # type: ignore[no-untyped-def]
+def _users(data_dir: Path | None, database: str | None) -> Users:
     from panoptes.cloud.db import Database
     from panoptes.cloud.server import ServerConfig
     from panoptes.console.users import Users
@@ -38,7 +42,7 @@ def _users(data_dir: Path | None, database: str | None):  # type: ignore[no-unty
     return Users(Database.open(config.database_url))
 
 
-def _default_account(users) -> str:  # type: ignore[no-untyped-def]
+def _default_account(users: Users) -> str:
     from sqlalchemy import select
 
     from panoptes.cloud.db.models import Account

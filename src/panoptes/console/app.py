@@ -28,7 +28,7 @@ from panoptes.console.auth import signin_routes
 from panoptes.console.feeds import LiveVideo, NoLiveVideo
 from panoptes.console.services import Console
 from panoptes.console.users import Users
-from panoptes.console.web import PREFIX, ConsoleState, PageRequest, page
+from panoptes.console.web import PREFIX, ConsoleState, Endpoint, Handler, PageRequest, page
 
 STATIC = Path(__file__).with_name("static")
 
@@ -83,8 +83,8 @@ def build_console(
     )
     signin_page, signin, signout = signin_routes(state)
 
-    def p(handler, **kw):  # type: ignore[no-untyped-def]
-        return page(state, handler, **kw)
+    def p(handler: Handler, *, json: bool = False) -> Endpoint:
+        return page(state, handler, json=json)
 
     async def home(_: PageRequest) -> Response:
         return RedirectResponse(f"{PREFIX}/instances", status_code=303)

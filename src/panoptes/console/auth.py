@@ -6,6 +6,7 @@ import hmac
 import logging
 import math
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from panoptes.console.web import (
     PREFIX,
     SESSION_COOKIE,
     ConsoleState,
+    Endpoint,
     PageRequest,
     Refused,
     read_form,
@@ -95,7 +97,10 @@ def _form(request: Request, state: ConsoleState, status: int = 200, error: str |
     return response
 
 
-def signin_routes(state: ConsoleState):  # type: ignore[no-untyped-def]
+def signin_routes(
+    state: ConsoleState,
+) -> tuple[Endpoint, Endpoint, Callable[[PageRequest], Awaitable[Response]]]:
+    """(sign-in page, sign-in POST, sign-out handler) sharing one attempt throttle."""
     throttle = SignInThrottle()
 
     async def signin_page(request: Request) -> Response:

@@ -113,8 +113,10 @@ async def _start_values(req: PageRequest) -> dict[str, str]:
     )
     described = await req.call("DescribeApplicationInstance", {"ApplicationInstanceId": origin_id})
     graph = details["ManifestPayload"]["PayloadData"]
+    with contextlib.suppress(ValueError):
+        graph = json.dumps(json.loads(graph), indent=2)  # readable in the text box
     values = {
-        "graph": json.dumps(json.loads(graph), indent=2),
+        "graph": graph,
         "overrides": (details.get("ManifestOverridesPayload") or {}).get("PayloadData", ""),
         "name": details.get("Name", ""),
         "description": details.get("Description", ""),
@@ -189,7 +191,7 @@ async def _step2(
         with contextlib.suppress(ValueError):
             picked, param_values = wizard.answers_from_overrides(json.loads(values["overrides"]))
     for p in form.parameters:
-        param_values.setdefault(p.node, wizard._text(p.value) if p.value is not None else "")
+        param_values.setdefault(p.node, wizard.as_text(p.value) if p.value is not None else "")
     device = await req.call("DescribeDevice", {"DeviceId": values["device"]})
     return req.render(
         "deploy_configure.html",

@@ -26,7 +26,7 @@ from panoptes.cloud.errors import ServiceError
 from panoptes.console.feeds import LiveVideo, NoLiveVideo
 from panoptes.console.live import SnapshotCache
 from panoptes.console.services import Console
-from panoptes.console.users import Session, Users
+from panoptes.console.users import Session, User, Users
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class PageRequest:
     form: dict[str, list[str]] = field(default_factory=dict)
 
     @property
-    def user(self):  # type: ignore[no-untyped-def]
+    def user(self) -> User:
         return self.session.user
 
     def param(self, name: str) -> str:
@@ -193,7 +193,10 @@ def field_errors(exc: ServiceError) -> list[str]:
 Handler = Callable[[PageRequest], Awaitable[Response]]
 
 
-def page(state: ConsoleState, handler: Handler, *, json: bool = False):  # type: ignore[no-untyped-def]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def page(state: ConsoleState, handler: Handler, *, json: bool = False) -> Endpoint:
     """Wrap HANDLER: signed-in users only; CSRF checked on POST; errors become pages."""
 
     async def endpoint(request: Request) -> Response:

@@ -258,7 +258,7 @@ def answers_from_overrides(doc: Any) -> tuple[dict[str, list[str]], dict[str, st
                 if node is None:
                     continue
                 if "value" in node:
-                    values[rule["replace"]] = _text(node["value"])
+                    values[rule["replace"]] = as_text(node["value"])
                 elif "::" in node.get("interface", ""):
                     package = node["interface"].split("::", 1)[1].split(".", 1)[0]
                     cameras.setdefault(rule["replace"], []).append(package)
@@ -267,7 +267,7 @@ def answers_from_overrides(doc: Any) -> tuple[dict[str, list[str]], dict[str, st
     return cameras, values
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
