@@ -168,6 +168,12 @@ def _journey(stack, page, screens, password, device) -> None:  # type: ignore[no
     problems = page.locator("#problems")
     expect(problems).to_contain_text("nodeGraph.edges[0].consumer")
     expect(problems).to_contain_text("did you mean 'video_in'?")
+    # Each problem's path leads to its place in the text.
+    page.get_by_role("button", name="Go to nodeGraph.edges[0].consumer in graph.json").click()
+    text_box = page.get_by_label("graph.json", exact=True)
+    expect(text_box).to_be_focused()
+    caret = text_box.evaluate("t => t.value.slice(t.selectionStart, t.selectionStart + 20)")
+    assert caret == '"code_node.vidoe_in"'
     screens.shot("deploy-graph-errors")
     page.get_by_label("Upload graph.json").set_input_files(
         {"name": "graph.json", "mimeType": "application/json", "buffer": graph}

@@ -21,6 +21,59 @@
     return node;
   }
 
+  // --- JSON paths -> places in the text ----------------------------------------------
+  // Where each value of a JSON text starts, by the path the checker reports
+  // ("nodeGraph.edges[0].consumer"). A small parser of our own; it stops at a syntax
+  // error and keeps what it found before.
+  function jsonOffsets(text) {
+    const found = {};
+    let i = 0;
+    const ws = () => { while (i < text.length && " \t\r\n".includes(text[i])) i++; };
+    const str = () => {
+      const start = ++i;
+      while (i < text.length && text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
+      return JSON.parse('"' + text.slice(start, i++) + '"');
+    };
+    const value = (path) => {
+      ws();
+      found[path || "$"] = i;
+      if (text[i] === "{") {
+        i++; ws();
+        while (text[i] === '"') {
+          const key = str(); ws(); i++; // ':'
+          value(path ? `${path}.${key}` : key); ws();
+          if (text[i] === ",") { i++; ws(); }
+        }
+        i++;
+      } else if (text[i] === "[") {
+        i++; ws();
+        let n = 0;
+        while (i < text.length && text[i] !== "]") {
+          value(`${path}[${n++}]`); ws();
+          if (text[i] === ",") i++; else break;
+        }
+        i++;
+      } else if (text[i] === '"') {
+        str();
+      } else {
+        while (i < text.length && !",}] \t\r\n".includes(text[i])) i++;
+      }
+    };
+    try { value(""); } catch (e) { /* keep the places found so far */ }
+    return found;
+  }
+
+  function goTo(textarea, path) {
+    const at = jsonOffsets(textarea.value)[path];
+    if (at === undefined) return;
+    textarea.focus();
+    textarea.setSelectionRange(at, at);
+    // Scroll the line into view: the textarea's line height times the line number.
+    const line = textarea.value.slice(0, at).split("\n").length - 1;
+    const height = parseFloat(getComputedStyle(textarea).lineHeight) || 18;
+    textarea.scrollTop = Math.max(0, line * height - textarea.clientHeight / 2);
+  }
+
   // --- deploy wizard: graph.json checked as you type ------------------------------
   const graph = document.getElementById("graph");
   const problems = document.getElementById("problems");
@@ -39,7 +92,9 @@
       const list = el("ul");
       result.problems.forEach((p) => {
         const item = el("li", { class: "problem-" + p.severity });
-        item.append(el("code", {}, p.path), " " + p.message);
+        const jump = el("button", { type: "button", class: "path", "aria-label": `Go to ${p.path} in graph.json` }, p.path);
+        jump.addEventListener("click", () => goTo(graph, p.path));
+        item.append(jump, " " + p.message);
         if (p.hint) item.append(" ", el("em", {}, "Fix: " + p.hint));
         list.append(item);
       });
