@@ -44,8 +44,34 @@ def artifacts_dir(default: Path) -> Path:
     return out
 
 
+#: What a screen reader needs of every page: a language, one h1, names for every
+#: control and picture. Returns the offenders (empty when the page is fine).
+_A11Y_CHECK = """() => {
+  const bad = [];
+  if (!document.documentElement.lang) bad.push("html has no lang");
+  const h1 = document.querySelectorAll("h1").length;
+  if (h1 !== 1) bad.push(`${h1} h1 headings`);
+  if (!document.querySelector("main")) bad.push("no main landmark");
+  const named = (el) => (el.labels && el.labels.length) || el.getAttribute("aria-label")
+    || el.getAttribute("aria-labelledby") || (el.tagName === "BUTTON" && el.textContent.trim());
+  document.querySelectorAll("input:not([type=hidden]), select, textarea, button").forEach((el) => {
+    if (!named(el)) bad.push(`unnamed ${el.tagName.toLowerCase()} ${el.name || el.id}`);
+  });
+  document.querySelectorAll("img").forEach((img) => {
+    if (!img.getAttribute("alt")) bad.push(`image without alt: ${img.src}`);
+  });
+  document.querySelectorAll("a").forEach((a) => {
+    if (!a.textContent.trim() && !a.getAttribute("aria-label")) bad.push(`empty link ${a.href}`);
+  });
+  return bad;
+}"""
+
+
 class Screens:
-    """Numbered full-page screenshots of each page the journey visits."""
+    """Numbered full-page screenshots of each page the journey visits.
+
+    Each page shot is also checked for what a screen reader needs (`_A11Y_CHECK`).
+    """
 
     def __init__(self, page, folder: Path) -> None:  # type: ignore[no-untyped-def]
         self.page, self.folder, self.count = page, folder, 0
@@ -54,6 +80,8 @@ class Screens:
         self.count += 1
         path = self.folder / f"{self.count:02d}-{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
+        problems = self.page.evaluate(_A11Y_CHECK)
+        assert problems == [], f"{name} ({self.page.url}): {problems}"
         return path
 
 
