@@ -27,6 +27,11 @@ def test_the_wizard_creates_the_device_and_hands_over_the_archive(stack, console
         mask="255.255.255.0",
         gateway="192.168.0.1",
         dns="192.168.0.1, 8.8.8.8",
+        eth1_network="static",
+        eth1_ip="10.0.0.2",
+        eth1_mask="255.0.0.0",
+        eth1_gateway="10.0.0.1",
+        eth1_dns="10.0.0.1",
         ntp="0.pool.ntp.org",
     )
     assert response.status_code == 303
@@ -44,6 +49,7 @@ def test_the_wizard_creates_the_device_and_hands_over_the_archive(stack, console
     expires = datetime.fromisoformat(info["ProvisioningCredential"]["ExpiresAt"])
     assert timedelta(minutes=4) < expires - datetime.now(UTC) <= timedelta(minutes=5)
     assert network["Ethernet0"]["StaticIpConnectionInfo"]["Dns"] == ["192.168.0.1", "8.8.8.8"]
+    assert network["Ethernet1"]["StaticIpConnectionInfo"]["IpAddress"] == "10.0.0.2"
     assert network["Ntp"] == {"NtpServers": ["0.pool.ntp.org"]}
     # What the API says about it: the same device, with its tags and settings.
     described = stack.client().describe_device(DeviceId=device_id)

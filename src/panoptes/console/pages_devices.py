@@ -33,26 +33,29 @@ def _split(text: str) -> list[str]:
     return [x.strip() for x in text.replace(",", " ").split() if x.strip()]
 
 
+#: The appliance's two ports and the prefix of their fields in the wizard's form.
+PORTS = (("Ethernet0", ""), ("Ethernet1", "eth1_"))
+_PORT_FIELDS = ("network", "ip", "mask", "gateway", "dns")
+
+
 def _networking(req: PageRequest) -> dict[str, Any] | None:
-    """NetworkingConfiguration from the wizard's advanced settings (None: DHCP, default NTP)."""
-    if req.field("network") != "static" and not req.field("ntp").strip():
-        return None
+    """NetworkingConfiguration from the advanced settings (None: DHCP, the default NTP)."""
     out: dict[str, Any] = {}
-    if req.field("network") == "static":
-        out["Ethernet0"] = {
+    for port, prefix in PORTS:
+        if req.field(prefix + "network") != "static":
+            continue  # DHCP, the device's default
+        out[port] = {
             "ConnectionType": "STATIC_IP",
             "StaticIpConnectionInfo": {
-                "IpAddress": req.field("ip").strip(),
-                "Mask": req.field("mask").strip(),
-                "DefaultGateway": req.field("gateway").strip(),
-                "Dns": _split(req.field("dns")),
+                "IpAddress": req.field(prefix + "ip").strip(),
+                "Mask": req.field(prefix + "mask").strip(),
+                "DefaultGateway": req.field(prefix + "gateway").strip(),
+                "Dns": _split(req.field(prefix + "dns")),
             },
         }
-    else:
-        out["Ethernet0"] = {"ConnectionType": "DHCP"}
     if servers := _split(req.field("ntp")):
         out["Ntp"] = {"NtpServers": servers}
-    return out
+    return out or None
 
 
 def _describe_all(req: PageRequest) -> list[dict[str, Any]]:
@@ -78,8 +81,9 @@ async def device_new_form(req: PageRequest) -> Response:
 
 
 async def device_new(req: PageRequest) -> Response:
-    values = {k: req.field(k) for k in ("name", "description", "tags", "network", "ip", "mask",
-                                          "gateway", "dns", "ntp")}  # fmt: skip
+    keys = ["name", "description", "tags", "ntp"]
+    keys += [prefix + f for _, prefix in PORTS for f in _PORT_FIELDS]
+    values = {k: req.field(k) for k in keys}
     params: dict[str, Any] = {"Name": values["name"].strip()}
     if values["description"].strip():
         params["Description"] = values["description"].strip()
