@@ -8,10 +8,8 @@ forms' CSRF tokens); the Panorama side is checked with unchanged boto3 clients
 from __future__ import annotations
 
 import importlib.util
-import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,6 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cloud"))
 
 from api_helpers import Stack, running_stack
+from console_client import ConsoleClient
 
 
 def _load_e2e_fixtures():  # type: ignore[no-untyped-def]
@@ -36,49 +35,6 @@ def _load_e2e_fixtures():  # type: ignore[no-untyped-def]
 _e2e = _load_e2e_fixtures()
 rtsp_available = _e2e.rtsp_available
 rtsp_server = _e2e.rtsp_server
-
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def csrf_of(html: str) -> str:
-    found = _CSRF.search(html)
-    assert found, "the page has no form with a CSRF token"
-    return found.group(1)
-
-
-@dataclass
-class ConsoleClient:
-    """A browser without JavaScript: follows what the pages say."""
-
-    http: httpx.Client
-    stack: Stack
-
-    def sign_in(self, name: str, password: str) -> httpx.Response:
-        form = self.http.get("/console/signin")
-        return self.http.post(
-            "/console/signin",
-            data={"csrf_token": csrf_of(form.text), "username": name, "password": password,
-                  "next": "/console/instances"},
-        )  # fmt: skip
-
-    def submit(self, page: str, action: str, data: dict | None = None) -> httpx.Response:
-        """POST ACTION with the CSRF token of the form on PAGE, as the page's form would."""
-        html = self.http.get(page).text
-        return self.http.post(action, data={"csrf_token": csrf_of(html), **(data or {})})
-
-
-def second_account_user(stack: Stack, name: str = "other") -> ConsoleClient:
-    """A user of another account, signed in (the caller's test closes nothing: tmp stack)."""
-    from datetime import UTC, datetime
-
-    from panoptes.cloud.db.models import Account
-
-    with stack.server.backend.db.transaction() as s:
-        s.add(Account(id="999999999999", created=datetime.now(UTC)))
-    stack.server.console.users.add(name, "999999999999", "another-long-password")
-    client = ConsoleClient(httpx.Client(base_url=stack.url, follow_redirects=False), stack)
-    assert client.sign_in(name, "another-long-password").status_code == 303
-    return client
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 from api_helpers import for_account
+from console_client import ConsoleClient
 
-from conftest import ConsoleClient
 from sample_app import SAMPLE_APP
 
 

@@ -6,8 +6,8 @@ import stat
 from datetime import timedelta
 
 import pytest
+from console_client import ConsoleClient, csrf_of
 
-from conftest import ConsoleClient, csrf_of
 from panoptes.console.passwords import verify_password
 from panoptes.console.web import SESSION_COOKIE
 

@@ -8,8 +8,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 
 from api_helpers import bring_online
-
-from conftest import ConsoleClient, second_account_user
+from console_client import ConsoleClient, second_account_user
 
 
 def _create(console: ConsoleClient, **fields) -> object:

@@ -11,9 +11,9 @@ import httpx
 import numpy as np
 import pytest
 from api_helpers import provision, publish_sample_app
+from console_client import ConsoleClient, csrf_of, second_account_user
 from deploy_helpers import deploy, sample_graph, step1
 
-from conftest import ConsoleClient, csrf_of, second_account_user
 from panoptes.console.feeds import LiveVideoByFunction
 from panoptes.media.mjpeg import BOUNDARY, MjpegServer
 

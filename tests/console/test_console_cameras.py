@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from conftest import ConsoleClient
+from console_client import ConsoleClient
 
 PASSWORD = "cam-pass-Zq81"
 
