@@ -21,9 +21,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from panoptes.cloud.backend import ServiceBackend
 from panoptes.cloud.db import Database
 from panoptes.cloud.storage.base import ObjectStore
-from panoptes.console import pages_apps as apps
 from panoptes.console import pages_cameras as cams
+from panoptes.console import pages_deploy as deploy
 from panoptes.console import pages_devices as devs
+from panoptes.console import pages_instances as inst
+from panoptes.console import pages_packages as packages
 from panoptes.console.auth import signin_routes
 from panoptes.console.feeds import LiveVideo, NoLiveVideo
 from panoptes.console.services import Console
@@ -110,18 +112,18 @@ def build_console(
         Route("/cameras/{name}/edit", p(cams.camera_edit), methods=["POST"]),
         Route("/cameras/{name}/delete", p(cams.camera_delete), methods=["POST"]),
         Route("/cameras/{name}/snapshot.jpg", p(cams.camera_snapshot)),
-        Route("/packages", p(apps.packages_list)),
-        Route("/instances", p(apps.instances_list)),
-        Route("/deploy", p(apps.deploy_form), methods=["GET"]),
-        Route("/deploy", p(apps.deploy), methods=["POST"]),
-        Route("/deploy/validate", p(apps.deploy_validate, json=True), methods=["POST"]),
-        Route("/deploy/configure", p(apps.deploy_configure), methods=["POST"]),
-        Route("/instances/{instance_id}", p(apps.instance_detail)),
-        Route("/instances/{instance_id}/status.json", p(apps.instance_status, json=True)),
-        Route("/instances/{instance_id}/logs.json", p(apps.instance_logs, json=True)),
-        Route("/instances/{instance_id}/live.mjpg", p(apps.instance_live)),
-        Route("/instances/{instance_id}/signal", p(apps.instance_signal), methods=["POST"]),
-        Route("/instances/{instance_id}/remove", p(apps.instance_remove), methods=["POST"]),
+        Route("/packages", p(packages.packages_list)),
+        Route("/instances", p(inst.instances_list)),
+        Route("/deploy", p(deploy.deploy_form), methods=["GET"]),
+        Route("/deploy", p(deploy.deploy), methods=["POST"]),
+        Route("/deploy/validate", p(deploy.deploy_validate, json=True), methods=["POST"]),
+        Route("/deploy/configure", p(deploy.deploy_configure), methods=["POST"]),
+        Route("/instances/{instance_id}", p(inst.instance_detail)),
+        Route("/instances/{instance_id}/status.json", p(inst.instance_status, json=True)),
+        Route("/instances/{instance_id}/logs.json", p(inst.instance_logs, json=True)),
+        Route("/instances/{instance_id}/live.mjpg", p(inst.instance_live)),
+        Route("/instances/{instance_id}/signal", p(inst.instance_signal), methods=["POST"]),
+        Route("/instances/{instance_id}/remove", p(inst.instance_remove), methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
