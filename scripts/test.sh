@@ -17,6 +17,13 @@ if ! /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")'
         gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-good \
         gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly >/dev/null || true
 fi
+# The device-link tests start a real Mosquitto with the TLS setup Panoptes writes;
+# without it those tests skip.
+if ! [ -x /usr/sbin/mosquitto ] && command -v apt-get >/dev/null; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -q >/dev/null || true
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q mosquitto >/dev/null || true
+fi
 # The console's browser tests drive Debian's chromium through Playwright (which cannot
 # download its own browsers here). Without it those tests skip.
 if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
