@@ -1,6 +1,6 @@
 """Browser tests' tools: Debian's chromium under Playwright, screenshots kept for CI.
 
-Screenshots go to $PANOPTES_ARTIFACTS/console (default: the test's tmp dir); CI keeps
+Screenshots go to $PANOPTES_ARTIFACTS/console/JOURNEY (default: the test's tmp dir); CI keeps
 that folder. Playwright cannot download its own browsers here: it drives
 /usr/bin/chromium (`apt-get install chromium`, scripts/test.sh does it).
 """
@@ -37,9 +37,10 @@ def chromium() -> Iterator[object]:
             browser.close()
 
 
-def artifacts_dir(default: Path) -> Path:
+def artifacts_dir(default: Path, journey: str) -> Path:
+    """$PANOPTES_ARTIFACTS/console/JOURNEY (DEFAULT/console/JOURNEY without the variable)."""
     root = Path(os.environ.get("PANOPTES_ARTIFACTS") or default)
-    out = root / "console"
+    out = root / "console" / journey
     out.mkdir(parents=True, exist_ok=True)
     return out
 

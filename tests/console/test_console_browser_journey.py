@@ -5,7 +5,7 @@ server), see the packages, deploy the sample application through the wizard, see
 reach RUNNING with live video whose frames change, pause the camera, read its logs,
 remove it; then what is refused (wrong password, CSRF token missing, expired
 session), keyboard use and a phone-sized screen. Screenshots of every page land in
-$PANOPTES_ARTIFACTS/console.
+$PANOPTES_ARTIFACTS/console/journey.
 
 The device side: until the device agent is part of this build, the appliance is
 played through DeviceView (the control plane's seam the agent reports through: the
@@ -74,7 +74,7 @@ def test_the_console_journey(stack, admin_password, rtsp_server, tmp_path: Path)
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
         page.on("dialog", lambda dialog: dialog.accept())  # the Remove confirmation
-        screens = Screens(page, artifacts_dir(tmp_path))
+        screens = Screens(page, artifacts_dir(tmp_path, "journey"))
         try:
             _journey(stack, page, screens, admin_password, device)
             _refusals(stack, page, screens, admin_password)

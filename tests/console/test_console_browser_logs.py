@@ -36,7 +36,7 @@ def test_logs_follow_and_charts(stack, console, admin_password, tmp_path: Path):
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(30_000)
-        screens = Screens(page, artifacts_dir(tmp_path))
+        screens = Screens(page, artifacts_dir(tmp_path, "logs-and-metrics"))
         page.goto(stack.url + url)
         page.get_by_label("User name").fill("admin")
         page.get_by_label("Password").fill(admin_password)
