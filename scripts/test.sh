@@ -24,6 +24,13 @@ if ! [ -x /usr/sbin/mosquitto ] && command -v apt-get >/dev/null; then
     $SUDO apt-get update -q >/dev/null || true
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q mosquitto >/dev/null || true
 fi
+# The console's browser tests drive Debian's chromium through Playwright (which cannot
+# download its own browsers here). Without it those tests skip.
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -q >/dev/null || true
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium >/dev/null || true
+fi
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 exec .venv/bin/pytest "$@"

@@ -14,6 +14,7 @@ from panoptes.cli.manifest import manifest_cli
 from panoptes.cli.roles import roles_cli
 from panoptes.cli.serve import serve
 from panoptes.cli.up import up
+from panoptes.cli.users import users_cli
 
 app = typer.Typer(
     name="panoptes",
@@ -27,6 +28,7 @@ app.add_typer(app_cli, name="app")
 app.add_typer(logs_cli, name="logs")
 app.add_typer(alarms_cli, name="alarms")
 app.add_typer(roles_cli, name="roles")
+app.add_typer(users_cli, name="users")
 app.command("up")(up)
 app.command("serve")(serve)
 app.command("env")(env)

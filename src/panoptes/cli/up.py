@@ -20,7 +20,7 @@ COMPONENTS: list[tuple[str, str, str]] = [
     ("models (compile, serve)", "ready", "panoptes app add-raw-model --help"),
     ("control plane (Panorama API, S3)", "starting", "aws panorama list-devices"),
     ("device agent", "not in this build yet", "-"),
-    ("web console", "not in this build yet", "-"),
+    ("web console", "starting", "open the URL below, sign in as admin"),
 ]
 
 

@@ -35,6 +35,7 @@ from panoptes.cloud.services import (
     Settings,
     bootstrap_admin,
 )
+from panoptes.cloud.services.cameras import camera_stream
 from panoptes.cloud.services.device_view import DeviceView
 from panoptes.cloud.services.iotdata import IotDataBackend
 from panoptes.cloud.services.notifications import Notifier, SmtpSettings
@@ -49,6 +50,9 @@ from panoptes.cloud.services.quotas import Limits as Quotas
 from panoptes.cloud.services.roles import IamBackend
 from panoptes.cloud.storage.base import ObjectStore
 from panoptes.cloud.storage.filesystem import FilesystemStore
+from panoptes.console.app import build_console
+from panoptes.console.users import BootstrapUser, bootstrap_console_user
+from panoptes.console.web import ConsoleState
 from panoptes.link import PROVISIONING_EXCHANGE
 from panoptes.settings import DEFAULT_REGION, ServiceRecord
 
@@ -142,6 +146,9 @@ class Server:
     link: DeviceLink
     #: The backend the HTTP front calls: reports devices whose desired state changed.
     notifying: NotifyingBackend
+    #: The web console's state (its LiveVideo seam is set here) and its first user.
+    console: ConsoleState
+    console_user: BootstrapUser
 
     def start_link(self, timeout: float = 30.0) -> DeviceLink:
         """Start broker, bridge and device endpoint; API changes reach devices at once."""
@@ -207,23 +214,47 @@ def build_server(config: ServerConfig) -> Server:
     notifying = NotifyingBackend(backend)
     device_link = DeviceLink(devices, link, config.data_dir)
     observe_link(device_link, backend.env)
+    # The API front and the console call the same backends (the console as the signed-in
+    # user's account): a deployment made in the console reaches its device like an API one.
+    backends = {
+        "panorama": notifying,
+        "logs": LogsBackend(backend.env),
+        "cloudwatch": CloudWatchBackend(backend.env),
+        "iam": IamBackend(db),
+        "iot-data": IotDataBackend.over(db, device_link.publish),
+    }
+    console = build_console(
+        backends,
+        store,
+        db,
+        config.region,
+        camera_stream=lambda account, name, version: camera_stream(
+            backend.env, account, name, version
+        ),
+    )
+    console_user = bootstrap_console_user(console.state.users, config.data_dir, admin.account_id)
     app = create_app(
-        {
-            "panorama": notifying,
-            "logs": LogsBackend(backend.env),
-            "cloudwatch": CloudWatchBackend(backend.env),
-            "iam": IamBackend(db),
-            "iot-data": IotDataBackend.over(db, device_link.publish),
-        },
+        backends,
         DbCredentialStore(db, secrets),
         store,
         limits=config.limits,
         extra_routes=[
             Route(PROVISIONING_EXCHANGE, exchange, methods=["POST"]),
             prometheus_route(backend.env, config.data_dir),
+            *console.routes,
         ],
     )
-    return Server(app, config, backend, admin, device_link, notifying, upkeep)
+    return Server(
+        app,
+        config,
+        backend,
+        admin,
+        device_link,
+        notifying,
+        console.state,
+        console_user,
+        upkeep,
+    )
 
 
 def serve(config: ServerConfig, announce=print) -> None:  # type: ignore[no-untyped-def]
@@ -250,6 +281,7 @@ def serve(config: ServerConfig, announce=print) -> None:  # type: ignore[no-unty
             device_endpoint=link.device_endpoint,
         ).write(config.data_dir)
         announce(server.admin.message())
+        announce(server.console_user.message(f"{config.endpoint_url}/console/"))
         announce(f"Panoptes API at {config.endpoint_url} (data in {config.data_dir})")
         announce(f"Device link: broker {link.broker_url}, device endpoint {link.device_endpoint}")
         announce(f'Point AWS clients at it: eval "$(panoptes env --data-dir {config.data_dir})"')

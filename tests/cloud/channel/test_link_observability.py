@@ -87,7 +87,9 @@ def test_iot_data_publish_reaches_the_broker(linked: LinkStack):
     assert creds is not None
     got: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
     watcher = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id="panoptes-control-plane-test-watcher", protocol=mqtt.MQTTv311
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id="panoptes-control-plane-test-watcher",
+        protocol=mqtt.MQTTv311,
     )
     watcher.tls_set(
         ca_certs=str(linked.ca), certfile=str(creds.bridge.cert), keyfile=str(creds.bridge.key)

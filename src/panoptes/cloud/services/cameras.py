@@ -201,3 +201,38 @@ def list_node_from_template_jobs(call: Call, p: dict[str, Any]) -> dict[str, Any
             "TemplateType": j.template_type,
         },
     )
+
+
+def camera_stream(env: Any, account: str, package_name: str, version: str) -> dict[str, Any] | None:
+    """A registered camera's stream, decrypted, for the control plane's own use only.
+
+    The console's snapshot thumbnail opens the stream with it; no API operation ever
+    returns it. None when ACCOUNT has no such camera package version.
+    """
+    from panoptes.cloud.db.models import Package, PackageVersion
+
+    with env.db.reading() as session:
+        row = session.execute(
+            select(CameraSource, PackageVersion.id)
+            .join(PackageVersion, CameraSource.package_version_id == PackageVersion.id)
+            .join(Package, PackageVersion.package_id == Package.id)
+            .where(
+                Package.account_id == account,
+                Package.name == package_name,
+                PackageVersion.version == version,
+            )
+            .order_by(PackageVersion.id.desc())
+        ).first()
+    if row is None:
+        return None
+    source, vid = row
+    secrets = env.secrets
+    return {
+        "StreamUrl": secrets.decrypt(source.stream_url_encrypted, camera_purpose(vid, "url")),
+        "Username": source.username,
+        "Password": (
+            secrets.decrypt(source.password_encrypted, camera_purpose(vid, "password"))
+            if source.password_encrypted
+            else None
+        ),
+    }

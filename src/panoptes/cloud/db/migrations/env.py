@@ -5,6 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+# The console keeps its tables (users, sessions) on the same Base and migration chain;
+# importing them here lets autogenerate and the schema test see them.
+import panoptes.console.models  # noqa: F401
 from panoptes.cloud.db.models import Base
 
 config = context.config

@@ -1,0 +1,193 @@
+"""What the console shows that the Panorama API does not hold: logs, metrics, live video.
+
+Each is one small seam so the services that provide them plug in without touching
+the pages:
+
+* logs    -- the CloudWatch Logs API of the backend registered as ``"logs"``
+             (FilterLogEvents, DescribeLogStreams), as the signed-in account;
+* metrics -- the CloudWatch API of the backend registered as ``"cloudwatch"``
+             (GetMetricStatistics);
+* live    -- a `LiveVideo`: where an instance's annotated output is served as MJPEG
+             (the device agent reports it); the console proxies it so the browser
+             only ever talks to the control plane.
+
+Until a provider is there, each says so and the page tells the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from panoptes.cloud.context import RequestContext
+from panoptes.cloud.errors import ServiceError
+from panoptes.console.services import Console
+from panoptes.console.users import User
+
+LOGS_SERVICE = "logs"
+METRICS_SERVICE = "cloudwatch"  # botocore's name (its signing name is "monitoring")
+
+
+def instance_log_group(device_id: str, instance_id: str) -> str:
+    """The spec's log group of an application instance."""
+    return f"/aws/panorama/devices/{device_id}/applications/{instance_id}"
+
+
+# --- logs -------------------------------------------------------------------------------
+
+
+@dataclass
+class LogPage:
+    available: bool  # False: no log service in this build
+    streams: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)  # timestamp, stream, message
+    next_token: str | None = None
+    error: str | None = None
+
+
+def read_logs(
+    console: Console,
+    user: User,
+    group: str,
+    *,
+    stream: str | None = None,
+    pattern: str | None = None,
+    next_token: str | None = None,
+    start_ms: int | None = None,
+    limit: int = 200,
+) -> LogPage:
+    """One page of a log group's events (oldest first) from START_MS, one stream, filtered.
+
+    Follow mode passes NEXT_TOKEN while the service hands one out, then the last
+    event's time + 1 as START_MS (FilterLogEvents gives no token past the end).
+    """
+    if not console.has(LOGS_SERVICE):
+        return LogPage(available=False)
+    try:
+        described = console.call(
+            user, "DescribeLogStreams", {"logGroupName": group}, service=LOGS_SERVICE
+        )
+        streams = sorted(s["logStreamName"] for s in described.get("logStreams", []))
+        params: dict[str, Any] = {"logGroupName": group, "limit": limit}
+        if stream:
+            params["logStreamNames"] = [stream]
+        if pattern:
+            params["filterPattern"] = pattern
+        if next_token:
+            params["nextToken"] = next_token
+        if start_ms is not None:
+            params["startTime"] = start_ms
+        out = console.call(user, "FilterLogEvents", params, service=LOGS_SERVICE)
+    except ServiceError as exc:
+        if exc.code == "ResourceNotFoundException":
+            return LogPage(available=True)  # nothing shipped yet
+        return LogPage(available=True, error=exc.message)
+    events = [
+        {
+            "ms": e["timestamp"],
+            "timestamp": datetime.fromtimestamp(e["timestamp"] / 1000, UTC),
+            "stream": e.get("logStreamName", ""),
+            "message": e.get("message", ""),
+        }
+        for e in out.get("events", [])
+    ]
+    return LogPage(True, streams, events, out.get("nextToken"))
+
+
+# --- metrics ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart of the instance page: a metric and how to find it."""
+
+    title: str
+    namespace: str
+    metric: str
+    dimension: str  # "ApplicationInstanceId" or "DeviceId"
+    statistic: str = "Average"
+    unit: str = ""
+
+
+#: What the instance page charts. Frame rate and inference time are Panoptes'
+#: runtime metrics; ApplicationErrors and DeviceActive are the spec's.
+CHARTS: tuple[Chart, ...] = (
+    Chart("Frame rate", "PanoptesApplication", "FrameRate", "ApplicationInstanceId", unit="fps"),
+    Chart(
+        "Inference time", "PanoptesApplication", "InferenceTime", "ApplicationInstanceId",
+        unit="ms",
+    ),
+    Chart(
+        "Errors", "PanoramaDeviceMetrics", "ApplicationErrors", "ApplicationInstanceId", "Sum"
+    ),
+    Chart("Device active", "PanoramaDeviceMetrics", "DeviceActive", "DeviceId"),
+)  # fmt: skip
+
+
+@dataclass
+class Series:
+    chart: Chart
+    points: list[tuple[datetime, float]]
+
+
+def read_metric(
+    console: Console,
+    user: User,
+    chart: Chart,
+    dimension_value: str,
+    *,
+    now: datetime,
+    window: timedelta = timedelta(hours=1),
+    period: int = 60,
+) -> Series | None:
+    """The chart's datapoints over the last WINDOW; None without a metrics service."""
+    if not console.has(METRICS_SERVICE):
+        return None
+    try:
+        out = console.call(
+            user,
+            "GetMetricStatistics",
+            {
+                "Namespace": chart.namespace,
+                "MetricName": chart.metric,
+                "Dimensions": [{"Name": chart.dimension, "Value": dimension_value}],
+                "StartTime": now - window,
+                "EndTime": now,
+                "Period": period,
+                "Statistics": [chart.statistic],
+            },
+            service=METRICS_SERVICE,
+        )
+    except ServiceError:
+        return Series(chart, [])
+    points = sorted((d["Timestamp"], float(d[chart.statistic])) for d in out.get("Datapoints", []))
+    return Series(chart, points)
+
+
+# --- live video -------------------------------------------------------------------------
+
+
+class LiveVideo(Protocol):
+    def mjpeg_url(self, ctx: RequestContext, instance_id: str) -> str | None:
+        """The MJPEG URL of the instance's output (on the device), or None if none."""
+        ...
+
+
+@dataclass
+class NoLiveVideo:
+    """Before a device agent reports output URLs: no live video."""
+
+    def mjpeg_url(self, ctx: RequestContext, instance_id: str) -> str | None:
+        return None
+
+
+@dataclass
+class LiveVideoByFunction:
+    """A LiveVideo from a function (tests, and the agent's report table at merge)."""
+
+    lookup: Callable[[RequestContext, str], str | None]
+
+    def mjpeg_url(self, ctx: RequestContext, instance_id: str) -> str | None:
+        return self.lookup(ctx, instance_id)
