@@ -13,6 +13,10 @@ import json
 import logging
 import os
 import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -257,8 +261,16 @@ def build_server(config: ServerConfig) -> Server:
     )
 
 
-def serve(config: ServerConfig, announce=print) -> None:  # type: ignore[no-untyped-def]
-    """Run until interrupted; tells clients where it is through DATA_DIR/service.json."""
+def serve(
+    config: ServerConfig,
+    announce: Callable[[str], None] = print,
+    on_ready: Callable[[Server], None] | None = None,
+) -> None:
+    """Run until interrupted; tells clients where it is through DATA_DIR/service.json.
+
+    ``on_ready(server)`` runs in a thread once the API answers (`panoptes up` starts
+    the local device there).
+    """
     import uvicorn
 
     server = build_server(config)
@@ -289,8 +301,26 @@ def serve(config: ServerConfig, announce=print) -> None:  # type: ignore[no-unty
             f"Prometheus metrics at {config.endpoint_url}/_panoptes/metrics "
             f"(bearer token in {config.data_dir / 'prometheus-token'})"
         )
+        if on_ready is not None:
+            threading.Thread(
+                target=_when_answering, args=(config, server, on_ready), daemon=True
+            ).start()
         uvicorn.run(server.app, host=config.host, port=config.port, log_level="warning")
     finally:
         if server.upkeep is not None:
             server.upkeep.stop()
         server.stop_link()
+
+
+def _when_answering(config: ServerConfig, server: Server, then: Callable[[Server], None]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(config.endpoint_url + "/healthz", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.2)
+    try:
+        then(server)
+    except Exception:  # the API keeps serving; say what failed
+        log.exception("starting what runs beside the API failed")
