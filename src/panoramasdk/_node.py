@@ -230,6 +230,9 @@ class node:
         pass
 
     def _model_client(self, name: str) -> Any:
+        client = self._panoptes_models.get(name)
+        if client is not None:
+            return client
         models = self._panoptes_config.models
         if name not in models:
             raise KeyError(
@@ -272,8 +275,7 @@ class node:
             raise TypeError(f"call() got unexpected arguments: {list(kwargs) or args[2:]}")
         client = self._model_client(name)
         inputs = _inputs(data, client)
-        conn = client._connection()
-        conn.sock.settimeout(timeout)
+        client._connection().set_timeout(timeout)
         try:
             outputs = client.call(inputs)
         except Exception as exc:

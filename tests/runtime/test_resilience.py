@@ -100,7 +100,7 @@ def test_a_call_timeout_is_not_retried(classifier: Path, tmp_path: Path):
     try:
         client.call({"data": X})
         os.kill(server.pid, signal.SIGSTOP)  # alive but silent: a timeout, not a crash
-        client._connection().sock.settimeout(0.3)
+        client._connection().set_timeout(0.3)
         with pytest.raises(ModelServerError) as info:
             client.call({"data": X})
         assert isinstance(info.value.__cause__, TimeoutError)
