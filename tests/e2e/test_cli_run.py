@@ -134,3 +134,21 @@ def test_missing_video_file_names_the_camera(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 1
     assert "'camera_node'" in result.output and "missing.mp4" in result.output
+
+
+def test_a_404_camera_is_explained_and_app_run_gives_up(tmp_path, rtsp_server):
+    project = _project(tmp_path)
+    base = rtsp_server.url.split("://", 1)[1].rsplit("/", 1)[0]
+    uri = f"rtsp://admin:hunter2-secret@{base}/no-such-path"
+    result = CliRunner().invoke(
+        _cli(),
+        ["run", "--project-dir", str(project), "--camera", f"camera_node={uri}",
+         "--output-dir", str(tmp_path / "out"), "--camera-wait", "3", "--timeout", "120"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "camera node 'camera_node'" in result.output
+    assert "Server returned 404 Not Found" in result.output
+    assert "admin:***@" in result.output and "hunter2-secret" not in result.output
+    assert "fix: check the --camera URI" in result.output
+    logs = "".join(p.read_text() for p in (tmp_path / "out" / "logs").glob("*.log"))
+    assert "hunter2-secret" not in logs

@@ -344,7 +344,13 @@ class Runtime:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
+    def _camera_status_file(self, stream: str) -> Path:
+        return self.workdir / "cameras" / f"{stream}.json"
+
     def _start_camera(self, cam: Any) -> None:
+        status_file = self._camera_status_file(cam.stream)
+        status_file.parent.mkdir(parents=True, exist_ok=True)
+        status_file.unlink(missing_ok=True)
         config = {
             "ring": self.camera_rings[cam.stream],
             "uri": cam.uri,
@@ -352,6 +358,7 @@ class Runtime:
             "pace": self.pace,
             "loop": self.loop,
             "max_frames": self.max_frames,
+            "status_file": str(status_file),  # why it has no frames (password masked)
         }
         p = _Proc(
             cam.stream,
@@ -500,6 +507,8 @@ class Runtime:
                     else:
                         p.spawn()
                         st.pid = p.popen.pid if p.popen else None
+                        if p.role == "camera":  # RUNNING again once frames flow
+                            st.status = NOT_AVAILABLE
                 continue
             if p.popen is None or p.finished or p.alive():
                 if p.role == "camera" and p.alive() and self._watchdog(p, st):
@@ -525,6 +534,10 @@ class Runtime:
                 st.status = {ringmod.RUNNING: RUNNING, ringmod.PAUSED: PAUSED}.get(
                     state, PAUSED if r.control == ringmod.CTL_PAUSE else NOT_AVAILABLE
                 )
+                if st.status == RUNNING:
+                    st.detail = ""
+                elif st.status == NOT_AVAILABLE:
+                    st.detail = self._camera_reason(stream) or st.detail
             self._rate(stream, r.latest_seq)
         sink = self._sink_status()
         for s in self.plan.sinks:
@@ -645,7 +658,8 @@ class Runtime:
             st.status, st.detail = NOT_AVAILABLE, "stream ended"
             return
         st.status = ERROR
-        st.detail = f"source exited with code {code}: {self._tail(p.log_path, 1)}"
+        why = self._camera_reason(p.name) or self._tail(p.log_path, 1)
+        st.detail = f"source exited with code {code}: {why}"
         if code == 2:  # could not open a file: retrying will not help
             p.finished = True
             r.state = ringmod.FAILED
@@ -669,6 +683,13 @@ class Runtime:
                 p.finished = True
                 return
         self._schedule(p)
+
+    def _camera_reason(self, stream: str) -> str:
+        """Why a camera source has no frames, as it last said (its password masked)."""
+        try:
+            return str(json.loads(self._camera_status_file(stream).read_text())["reason"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return ""
 
     def _sink_status(self) -> dict[str, Any]:
         try:
