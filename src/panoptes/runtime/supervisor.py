@@ -245,14 +245,8 @@ class Runtime:
             self.states[cam.stream] = NodeStatus(cam.stream, "camera")
         for s in self.plan.sinks:
             self.states[s.node] = NodeStatus(s.node, "sink")
-        if self.plan.codes and self.isolation is None:
-            self.isolation = sandbox.available()
-            if self.isolation is None:
-                raise RunError(
-                    "code nodes need a private mount namespace (for /panorama and "
-                    "/opt/aws/panorama) and none is available here",
-                    "run as root (as the appliance does), or install bubblewrap (bwrap)",
-                )
+        if self.plan.codes:
+            self._check_isolation()
         prepared = {c.node: self._prepare_code(c) for c in self.plan.codes}
         self._start_models()
         self._make_rings()
@@ -273,6 +267,28 @@ class Runtime:
             self._start_code(c, prepared[c.node])
         self._monitor = threading.Thread(target=self._watch, name="runtime-monitor", daemon=True)
         self._monitor.start()
+
+    def _check_isolation(self) -> None:
+        if self.isolation is None:
+            self.isolation = sandbox.available()
+            if self.isolation is None:
+                raise RunError(
+                    "code nodes need a private mount namespace (for /panorama and "
+                    "/opt/aws/panorama) and none is available here",
+                    "run as root (as the appliance does), or install bubblewrap "
+                    "(apt-get install bubblewrap)",
+                )
+        elif self.isolation not in sandbox.MODES:
+            raise RunError(
+                f"isolation {self.isolation!r} is not a sandbox mode",
+                f"use one of {', '.join(sandbox.MODES)}, or None to pick the best available",
+            )
+        elif self.isolation == "bwrap" and not sandbox.bwrap_works():
+            raise RunError(
+                "isolation 'bwrap' was asked for, but bubblewrap is missing or may not "
+                "create namespaces here",
+                "apt-get install bubblewrap (and allow unprivileged user namespaces)",
+            )
 
     def _prepare_code(self, c: CodePlan) -> code_mod.PreparedCode:
         node_dir = self.workdir / "nodes" / c.node
@@ -465,7 +481,7 @@ class Runtime:
             (str(storage), "/opt/aws/panorama/storage"),
         ]
         assert self.isolation is not None
-        argv = sandbox.command(self.isolation, binds, prepared.argv)
+        argv = sandbox.command(self.isolation, binds, prepared.argv, str(node_dir / "root"))
         p = _Proc(
             c.node,
             "code",
