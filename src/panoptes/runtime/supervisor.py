@@ -37,6 +37,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -64,6 +65,29 @@ STOP_GRACE = 5.0
 # importing its libraries before its first heartbeat.
 LIVENESS_DEADLINE, START_GRACE = 20.0, 15.0
 READER_WAIT = 60.0  # seconds a camera waits for its applications' first get()
+
+
+OWNER_ENV = "PANOPTES_OUTPUT_OWNER"
+
+
+def shared_output_owner_file() -> Path:
+    """The file in which the runtimes of one machine record who owns its shared output.
+
+    The most recently started application with an output node owns the device's one
+    output (the HDMI port of an appliance; here the live view): its sink writes its
+    instance id there at start, older sinks see that and stop publishing, and a
+    runtime that stops while it owns the output removes the file, so the others
+    publish again. ``$PANOPTES_OUTPUT_OWNER`` if set; else ``/run/panoptes/output-owner``
+    for root (the device agent), ``$XDG_RUNTIME_DIR/panoptes/output-owner`` or
+    ``<tmp>/panoptes-<uid>/output-owner`` for a user.
+    """
+    if os.environ.get(OWNER_ENV):
+        return Path(os.environ[OWNER_ENV])
+    if os.geteuid() == 0:
+        return Path("/run/panoptes/output-owner")
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return Path(os.environ["XDG_RUNTIME_DIR"]) / "panoptes" / "output-owner"
+    return Path(tempfile.gettempdir()) / f"panoptes-{os.getuid()}" / "output-owner"
 
 
 class Signal(enum.Enum):
@@ -177,6 +201,7 @@ class Runtime:
         mjpeg_port: int | None = 0,
         mp4: bool = True,
         owner_file: Path | None = None,
+        shared_output: bool = False,
         model_cache: Path | None = None,
         isolation: str | None = None,
         restart_on_start_failure: bool = True,
@@ -195,7 +220,9 @@ class Runtime:
         ) or "us-east-1"
         self.pace, self.loop, self.max_frames = pace, loop, max_frames
         self.mjpeg_port, self.mp4 = mjpeg_port, mp4
-        self.owner_file = owner_file
+        # shared_output: this instance takes part in "the newest app owns the output"
+        # through the machine's default owner file (what the device agent asks for).
+        self.owner_file = owner_file or (shared_output_owner_file() if shared_output else None)
         self.model_cache = model_cache
         self.isolation = isolation
         self.restart_on_start_failure = restart_on_start_failure
@@ -736,6 +763,13 @@ class Runtime:
         return self._sink_status().get("url")
 
     @property
+    def owns_output(self) -> bool | None:
+        """Whether this app's output is the one shown (None: it has no output node)."""
+        if not self.plan.sinks:
+            return None
+        return bool(self._sink_status().get("owner", False))
+
+    @property
     def output_frames(self) -> int:
         return int(self._sink_status().get("frames", 0))
 
@@ -823,6 +857,7 @@ class Runtime:
                         st = self.states.get(p.name)
                         if st is not None and st.status != ERROR:
                             st.status = NOT_AVAILABLE
+            self._release_output()
             for node, server in self.models.items():
                 server.stop()
                 self.states[node].status = NOT_AVAILABLE
@@ -837,6 +872,15 @@ class Runtime:
                 self._creds.close()
                 self._creds = None
             self._logs.ship()
+
+    def _release_output(self) -> None:
+        """Hand the shared output back: without an owner file, the sinks still running
+        all publish again (the device shows the remaining app)."""
+        if self.owner_file is None or not self.plan.sinks:
+            return
+        with contextlib.suppress(OSError):
+            if self.owner_file.read_text().strip() == self.instance_id:
+                self.owner_file.unlink()
 
     def __enter__(self) -> Runtime:
         return self if self.started else self.start()
