@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import appkit
+import numpy as np
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -152,3 +157,65 @@ def test_a_404_camera_is_explained_and_app_run_gives_up(tmp_path, rtsp_server):
     assert "fix: check the --camera URI" in result.output
     logs = "".join(p.read_text() for p in (tmp_path / "out" / "logs").glob("*.log"))
     assert "hunter2-secret" not in logs
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _walkthrough_blocks() -> list[str]:
+    """The ```bash blocks of the README's `app run` walk-through, in order."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("<!-- walkthrough:app-run start")
+    section = text[start : text.index("<!-- walkthrough:app-run end -->", start)]
+    return re.findall(r"^```bash\n(.*?)^```$", section, flags=re.S | re.M)
+
+
+def _shims(tmp: Path) -> dict[str, str]:
+    """`panoptes` and `python` as the README's reader has them (the virtualenv's)."""
+    import panoptes
+
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    for name, command in (
+        ("panoptes", f"{sys.executable} -m panoptes"),
+        ("python", sys.executable),
+    ):
+        shim = bin_dir / name
+        shim.write_text(f'#!/bin/sh\nexec {command} "$@"\n')
+        shim.chmod(0o755)
+    src = str(Path(panoptes.__file__).resolve().parents[1])
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": src}
+
+
+def test_the_readme_walkthrough_as_written(tmp_path):
+    blocks = _walkthrough_blocks()
+    assert len(blocks) == 5, "the README's walk-through changed shape: update this test"
+    work = tmp_path / "walk"
+    work.mkdir()
+    script = "set -euo pipefail\n" + "\n".join(blocks)
+    env = _shims(tmp_path)
+    done = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    project = work / "hello_app"
+    out = project / "out"
+    assert "output video:" in done.stdout and "logs:" in done.stdout
+    for stream in ("console_output", "camera_node", "model_asset", "output_node"):
+        assert (out / "logs" / f"{stream}.log").exists(), stream
+    labelled = appkit.read_frames(out / "output_node.mp4")
+    assert 170 <= len(labelled) <= 180  # the whole 6 s clip, one output per frame
+    # The same run with a threshold no probability reaches: no label (--param works).
+    again = subprocess.run(
+        ["panoptes", "app", "run", "--camera", "camera_node=clip.mp4", "--output-dir", "plain",
+         "--param", "threshold=1.5", "--max-frames", "30"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    plain = appkit.read_frames(project / "plain" / "output_node.mp4")
+    assert 20 <= len(plain) <= 30
+    # The label ("blue 1.00") is drawn top left: there, and only there, the frames differ.
+    diff = np.abs(labelled[10].astype(int) - plain[10].astype(int))
+    assert diff[10:60, 20:200].max() > 60
+    assert diff[:, 400:].max() < 40
+    # The colour of the clip goes through: frame 10 is blue (BGR), the last one red.
+    assert labelled[10][200, 320].argmax() == 0 and labelled[-5][200, 320].argmax() == 2

@@ -84,7 +84,7 @@ def _param_overrides(graph_doc: dict, params: dict[str, list[str]]) -> dict:
 def _table(rt: Runtime, started: float) -> Table:
     t = Table(title=f"{rt.instance_id}  {time.monotonic() - started:5.1f}s", expand=False)
     for col in ("node", "role", "status", "fps", "frames", "errors"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=True)
     t.add_column("detail", overflow="fold", max_width=90)
     for s in rt.status().values():
         colour = {"RUNNING": "green", "ERROR": "red", "PAUSED": "yellow"}.get(s.status, "dim")

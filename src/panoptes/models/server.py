@@ -59,6 +59,7 @@ _ALIGN = 64  # cache-line aligned tensors in a slot
 # A caller spins (instead of sleeping) for at most this long around the moment its
 # reply is due: bounded CPU per call, and no wake-up latency when the guess is right.
 SPIN = 100e-6
+_MAX_SOCKET_PATH = 107  # bytes of a Unix socket address (sun_path) on Linux
 _RECV_BUF = 1 << 16  # control messages are small; only inline outputs are larger
 _CACHED_REPLIES = 64  # distinct output layouts remembered (dynamic shapes vary)
 _READ_TIMEOUT = 10.0  # a client that starts a message but stalls is dropped after this
@@ -542,6 +543,11 @@ class ModelServer:
         # caller's threads, ONNX Runtime pools or __main__ module is carried over.
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix="panoptes-model-", dir=self._socket_dir))
+            if len(os.fsencode(self._dir / "model.sock")) > _MAX_SOCKET_PATH:
+                # socket_dir is deep (a project in a long path): Unix socket addresses
+                # are limited, so the socket goes to a short private folder instead.
+                self._dir.rmdir()
+                self._dir = Path(tempfile.mkdtemp(prefix="pnpt-model-"))
         self._dir.mkdir(mode=0o700, exist_ok=True)
         self.address = self._dir / "model.sock"
         with contextlib.suppress(FileNotFoundError):

@@ -585,6 +585,22 @@ class Runtime:
         sink = self._sink_status()
         for s in self.plan.sinks:
             self._rate(s.node, sink.get("frames", 0))
+        for c in self.plan.codes:
+            self._rate(c.node, self._code_frames(c))
+
+    def _code_frames(self, c: CodePlan) -> int:
+        """Frames an application handled: those it put() out, else those it got()."""
+        put = [self.rings[n].latest_seq for (node, _), n in self.output_rings.items()
+               if node == c.node]  # fmt: skip
+        if put:
+            return sum(put)
+        streams = {s for v in c.media_inputs.values() for s in v}
+        if any(s in o.media_inputs.get(p, ()) for o in self.plan.codes if o is not c
+               for p in o.media_inputs for s in streams):  # fmt: skip
+            return 0  # shared cameras: their readers are not told apart by node
+        return sum(
+            x["taken"] for s in streams for x in self.rings[self.camera_rings[s]].info()["readers"]
+        )
 
     def _check_model(self, node: str, now: float) -> None:
         """Restart a model server that died, on the same address, with backoff."""
