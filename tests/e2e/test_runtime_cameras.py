@@ -66,7 +66,9 @@ def test_a_404_camera_says_why_in_its_status_with_the_password_masked(tmp_path, 
         assert "Server returned 404 Not Found" in st.detail, st.detail
         assert "admin:***@127.0.0.1" in st.detail, st.detail
         logs = _logged(tmp_path)
+        cmdlines = [Path(f"/proc/{p.popen.pid}/cmdline").read_text() for p in rt.procs.values()]
     assert SECRET not in st.detail
+    assert not [c for c in cmdlines if SECRET in c]  # not in ps either
     assert "404" in logs and SECRET not in logs  # nor in any log stream
 
 

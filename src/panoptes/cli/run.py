@@ -8,6 +8,7 @@ traceback is printed).
 
 from __future__ import annotations
 
+import signal
 import time
 import webbrowser
 from pathlib import Path
@@ -95,6 +96,10 @@ def _table(rt: Runtime, started: float) -> Table:
     return t
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _failed_cameras(rt: Runtime) -> list:
     """Cameras in error, or that never sent a frame and said why."""
     return [
@@ -177,6 +182,10 @@ def run(
         if exc.fix:
             err.print(f"[cyan]fix:[/] {exc.fix}")
         raise typer.Exit(1) from None
+    # This run's logs only: the failure report quotes them, a previous run's lines
+    # would only mislead (a device keeps its streams; a local run starts afresh).
+    for old_log in (out_dir / "logs").glob("*.log"):
+        old_log.unlink()
     rt = Runtime(
         plan,
         out_dir / ".runtime",
@@ -189,6 +198,8 @@ def run(
     )
     started = time.monotonic()
     code = 0
+    # `kill` (SIGTERM) stops the run as Ctrl-C does: in order, the video file finished.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with err.status("starting: compiling models, starting nodes..."):
             rt.start()
@@ -218,15 +229,18 @@ def run(
                     code = 1
                     break
                 time.sleep(0.25)
+        if not err.is_terminal:
+            err.print()  # the last table has no line end when not on a terminal
     except RunError as exc:
         err.print(f"[red]error:[/] {exc.message}")
         if exc.fix:
             err.print(f"[cyan]fix:[/] {exc.fix}")
         code = 1
     except KeyboardInterrupt:
-        err.print("stopping (Ctrl-C)")
+        err.print("stopping (Ctrl-C or SIGTERM)")
     finally:
         rt.stop()
+        signal.signal(signal.SIGTERM, previous)
     if code == 2:
         for node, detail in rt.start_failures.items():
             err.print(f"[red]error:[/] code node {node!r} failed to start: {detail}")

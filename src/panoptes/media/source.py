@@ -1,7 +1,7 @@
 """A camera source process: open a video file, RTSP URL or V4L2 device, decode, publish.
 
-Run as ``python -m panoptes.media.source CONFIG_JSON`` by the runtime, one process per
-camera stream, so a stuck or crashing decoder takes down nothing else. Frames are
+Run as ``python -m panoptes.media.source CONFIG_JSON`` (or ``@FILE``) by the runtime,
+one process per camera stream, so a stuck or crashing decoder takes down nothing else. Frames are
 converted to BGR once, here, straight into the ring slot (readers share that one
 conversion). Live sources reconnect with backoff; a file plays once at its own frame
 rate (like a camera) unless ``loop`` is set, then the ring is marked ENDED.
@@ -261,7 +261,10 @@ class Source:
 
 
 def main(argv: list[str]) -> int:
-    config = json.loads(argv[0])
+    # "@FILE": the config in a file, so a camera password is not on the command line
+    # (which every user of the machine can read in ps).
+    text = Path(argv[0][1:]).read_text() if argv[0].startswith("@") else argv[0]
+    config = json.loads(text)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -90,6 +90,24 @@ def shared_output_owner_file() -> Path:
     return Path(tempfile.gettempdir()) / f"panoptes-{os.getuid()}" / "output-owner"
 
 
+def _model_fix(m: Any, exc: Exception) -> str:
+    """The model error's own fix, pointed at the file to edit."""
+    fix = str(exc).partition(" (fix: ")[2].rstrip(")") or (
+        "check the model file and its descriptor (input name and shape)"
+    )
+    where = m.descriptor_path
+    if where is None:
+        return fix
+    if m.package_dir is not None and m.package_dir not in where.parents:
+        # The descriptor the model was imported with (assets/); the user edits the
+        # package's copy and imports again.
+        return (
+            f"{fix}: edit {m.package_dir / 'descriptor.json'}, then store it again with "
+            "panoptes app add-raw-model"
+        )
+    return f"{fix} ({where})"
+
+
 class Signal(enum.Enum):
     PAUSE = "PAUSE"
     RESUME = "RESUME"
@@ -338,11 +356,8 @@ class Runtime:
                 ).start()
             except models.ModelError as exc:
                 state.status, state.detail = ERROR, str(exc)
-                raise RunError(
-                    f"model node {m.node!r}: {exc}",
-                    "check the model file and its descriptor.json (input name and shape)",
-                    m.node,
-                ) from None
+                raise RunError(f"model node {m.node!r}: {exc}".partition(" (fix: ")[0],
+                               _model_fix(m, exc), m.node) from None  # fmt: skip
             except models.ModelServerError as exc:
                 state.status, state.detail = ERROR, str(exc)
                 raise RunError(f"model node {m.node!r}: {exc}", "", m.node) from None
@@ -403,10 +418,17 @@ class Runtime:
             "max_frames": self.max_frames,
             "status_file": str(status_file),  # why it has no frames (password masked)
         }
+        # The config goes in a private file: the URI may carry the camera's password,
+        # and a command line is readable by every user (ps).
+        config_file = status_file.with_name(f"{cam.stream}.config.json")
+        config_file.unlink(missing_ok=True)
+        fd = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(config, f)
         p = _Proc(
             cam.stream,
             "camera",
-            [sys.executable, "-m", "panoptes.media.source", json.dumps(config)],
+            [sys.executable, "-m", "panoptes.media.source", f"@{config_file}"],
             self._child_env(),
             self.logs_dir / f"{cam.stream}.log",
         )
@@ -418,6 +440,7 @@ class Runtime:
     def _start_sink(self) -> None:
         if not self.plan.sinks:
             return
+        (self.workdir / "sink.json").unlink(missing_ok=True)  # a previous run's
         rings = []
         for s in self.plan.sinks:
             for code_node, port in s.feeds:
