@@ -365,7 +365,7 @@ class _Server:
             self._serve_group(group)
 
     def _groups(self, requests: list[_Request]) -> list[list[_Request]]:
-        if self.batch_mode is None:
+        if self.batch_mode is None or len(requests) == 1:
             return [[r] for r in requests]
         groups: list[list[_Request]] = []
         for r in requests:
