@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -99,3 +100,44 @@ def test_an_unknown_isolation_mode_is_refused(tmp_path, clip):
     rt = appkit.start_runtime(tmp_path, project, {"camera_node": [str(clip)]}, isolation="docker")
     with pytest.raises(RunError, match="isolation 'docker' is not a sandbox mode"), rt:
         pass
+
+
+NOBODY_PROBE = """
+import importlib.util, subprocess, sys
+spec = importlib.util.spec_from_file_location("sandbox", sys.argv[1])
+sandbox = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sandbox)
+root = sys.argv[2]
+binds = [(root + "/app", "/panorama"), (root + "/logs", "/opt/aws/panorama/logs"),
+         (root + "/storage", "/opt/aws/panorama/storage")]
+script = "id -u; ls /opt/aws/panorama; echo from-app > /panorama/out; test -d /dev/shm && echo shm"
+argv = sandbox.command("bwrap", binds, ["/bin/sh", "-c", script])
+sys.exit(subprocess.run(argv).returncode)
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("runuser") is None or not sandbox.bwrap_works(),
+    reason="needs root (to become another user), runuser and bubblewrap",
+)
+def test_bwrap_isolates_a_non_root_user():
+    """What bwrap is for: a user who cannot make a mount namespace by himself."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="pnpt-nobody-") as d:  # pytest's tmp is 0700
+        tmp = Path(d)
+        root = tmp / "node"
+        for sub in ("app", "logs", "storage"):
+            (root / sub).mkdir(parents=True)
+        subprocess.run(["chown", "-R", "nobody", str(tmp)], check=True)
+        tmp.chmod(0o755)
+        module = Path(sandbox.__file__).resolve()
+        done = subprocess.run(
+            ["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", NOBODY_PROBE,
+             str(module), str(root)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["65534", "logs", "storage", "shm"]
+        assert (root / "app" / "out").read_text() == "from-app\n"
