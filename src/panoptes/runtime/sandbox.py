@@ -129,7 +129,7 @@ def enter(binds: list[tuple[str, str]], new_root: str) -> None:
             os.makedirs(dest, exist_ok=True)
         elif step[0] == "symlink":
             os.symlink(step[1], dest)
-        else:
+        elif os.path.lexists(step[1]):  # a host entry may vanish since it was listed
             _touch_mount_point(step[1], dest)
             _check(
                 libc.mount(step[1].encode(), dest.encode(), None, MS_BIND | MS_REC, None),
