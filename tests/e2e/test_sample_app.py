@@ -50,6 +50,8 @@ def test_sample_runs_unchanged_and_labels_the_output(tmp_path, long_clip, squeez
         assert rt.wait_finished(timeout=90), rt.status()
         status = rt.status()
     assert status["code_node"].errors == 0, rt.app_log()
+    # The model node's status counts the calls its server answered (one per frame here).
+    assert status["model_node"].frames >= 10 and status["model_node"].errors == 0
     log = (out / "logs" / "code_node.log").read_text()
     assert "PROCESSING STREAMS" in log and "threshold 20.0" in log
     # No application role: boto3 fails with CredentialRetrievalError, the sample copes.

@@ -769,7 +769,9 @@ class _Connection:
         return [v.copy() for v in outputs]
 
     def stats(self) -> dict:
+        started = time.perf_counter()
         _send(self.sock, {"op": "stats"})
+        self._wait_reply(started)  # bounded by the timeout: a stopped server cannot hang us
         return _recv(self.sock)[0]
 
     def close(self) -> None:

@@ -253,6 +253,8 @@ class Runtime:
         self.procs: dict[str, _Proc] = {}
         self.models: dict[str, Any] = {}  # node -> ModelServer
         self._model_restarts: dict[str, _Restart] = {}
+        self._stats: dict[str, Any] = {}  # node -> ModelClient asking its server's counters
+        self._calls: dict[str, tuple[int, int]] = {}  # node -> (earlier servers', last count)
         self.states: dict[str, NodeStatus] = {}
         self.notes: list[str] = []
         self.start_failures: dict[str, str] = {}
@@ -593,6 +595,8 @@ class Runtime:
         self._release_cameras()
         for m in self.models:
             self._check_model(m, now)
+            if self.states[m].status == RUNNING:
+                self._rate(m, self._model_calls(m))
         for stream, name in self.camera_rings.items():
             st, r = self.states[stream], self.rings[name]
             if st.status in (RUNNING, PAUSED, NOT_AVAILABLE) and self.procs[stream].alive():
@@ -665,6 +669,29 @@ class Runtime:
         log.warning("model node %s: %s in %.1fs", node, st.detail, r.backoff)
         self._write_log(node, f"panoptes: {st.detail} in {r.backoff:g} s\n")
         r.schedule(now)
+
+    def _model_calls(self, node: str) -> int:
+        """Requests the model server has served (its own counter), for status and FPS."""
+        from panoptes.models import ModelClient
+
+        st = self.states[node]
+        client = self._stats.get(node)
+        try:
+            if client is None:
+                address = self.models[node].address
+                client = self._stats[node] = ModelClient(address, timeout=1.0, reconnect_wait=0)
+            served = int(client.stats()["requests"])
+        except Exception:  # restarting, or busy past the timeout: keep the last count
+            self._stats.pop(node, None)
+            if client is not None:
+                client.close()
+            return st.frames
+        # A restarted server counts from 0 again: add what the earlier ones served.
+        base, last = self._calls.get(node, (0, 0))
+        if served < last:
+            base += last
+        self._calls[node] = (base, served)
+        return base + served
 
     def _readers_ready(self, stream: str) -> bool:
         consumers = [
@@ -897,6 +924,9 @@ class Runtime:
                         if st is not None and st.status != ERROR:
                             st.status = NOT_AVAILABLE
             self._release_output()
+            for client in self._stats.values():
+                client.close()
+            self._stats.clear()
             for node, server in self.models.items():
                 server.stop()
                 self.states[node].status = NOT_AVAILABLE
