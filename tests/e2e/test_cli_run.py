@@ -349,3 +349,28 @@ def _descendants(pid: int) -> list[int]:
                 found.append(int(child.name))
                 todo.append(int(child.name))
     return found
+
+
+def test_overrides_replace_a_parameter_as_at_deployment(walkthrough, tmp_path):
+    project = _copy(walkthrough, tmp_path)
+    overrides = project / "graphs" / "hello_app" / "override.json"
+    overrides.write_text(
+        json.dumps(
+            {
+                "nodeGraphOverrides": {
+                    "envelopeVersion": "2021-01-01",
+                    "packages": [],
+                    "nodes": [{"name": "strict", "interface": "float32", "value": 1.5}],
+                    "nodeOverrides": [{"replace": "threshold", "with": [{"name": "strict"}]}],
+                }
+            }
+        )
+    )
+    result = _run(project, "--overrides", str(overrides), "--max-frames", "30")
+    assert result.exit_code == 0, result.output
+    strict = appkit.read_frames(project / "out" / "output_node.mp4")
+    work, _, _ = walkthrough
+    labelled = appkit.read_frames(work / "hello_app" / "out" / "output_node.mp4")
+    # No probability reaches 1.5: the label region is the clip's plain blue.
+    assert np.abs(strict[10].astype(int) - labelled[10].astype(int))[10:60, 20:200].max() > 60
+    assert np.ptp(strict[10][10:60, 20:200].reshape(-1, 3), axis=0).max() < 40
