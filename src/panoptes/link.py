@@ -50,7 +50,13 @@ Desired state (the `desired` payload)
      "Jobs": [{"JobId", "JobType": "OTA" | "REBOOT", "ImageVersion", "Status"}],
      "Software": {"Latest": "0.2.0",
                   "Images": {"0.2.0": {"Path": "/device/v1/software/0.2.0",
+                                       "File": "panoptes-0.2.0-py3-none-any.whl",
                                        "Sha256": "...", "Size": 123}}}}
+
+``Revision`` grows when the content changes; statuses alone (an instance's
+``Status``, a job's ``Status``) do not make a new revision, so they are as of the
+revision's publication. ``File`` is the wheel's file name (pip needs it); the
+device endpoint also sends it as Content-Disposition.
 
 Reports (the `report` payload, one JSON object with ``Type``)
 -------------------------------------------------------------
@@ -62,8 +68,10 @@ Reports (the `report` payload, one JSON object with ``Type``)
 ``health``     {"Type", "ApplicationInstanceId", "HealthStatus",
                 "Nodes": {"node_instance_id": "RUNNING" | "ERROR" | "NOT_AVAILABLE"
                           | "PAUSED"}}
-``job``        {"Type", "JobId", "Status": "IN_PROGRESS" | "VERIFYING" | "COMPLETED"
-                | "FAILED", "Reason": "..." | null}
+``job``        {"Type", "JobId", "Status": "IN_PROGRESS" | "DOWNLOADING" | "VERIFYING"
+                | "REBOOTING" | "COMPLETED" | "FAILED", "Reason": "..." | null}
+               (the DeviceJob state machine in cloud/services/states.py says which
+               step may follow which)
 ``ack``        {"Type", "Revision"}  the device applied desired state ``Revision``.
 
 A report the control plane cannot apply (unknown instance, invalid transition) is

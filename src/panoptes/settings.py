@@ -32,6 +32,9 @@ class ServiceRecord:
     endpoint_url: str
     region: str = DEFAULT_REGION
     pid: int | None = None
+    #: The device link: MQTT broker and device endpoint URLs (what devices dial).
+    broker_url: str | None = None
+    device_endpoint: str | None = None
 
     @staticmethod
     def path(data_dir: Path) -> Path:
@@ -51,7 +54,13 @@ class ServiceRecord:
             return None
         if not isinstance(raw, dict) or not isinstance(raw.get("endpoint_url"), str):
             return None
-        return cls(raw["endpoint_url"], raw.get("region", DEFAULT_REGION), raw.get("pid"))
+        return cls(
+            raw["endpoint_url"],
+            raw.get("region", DEFAULT_REGION),
+            raw.get("pid"),
+            raw.get("broker_url"),
+            raw.get("device_endpoint"),
+        )
 
 
 def credentials_path(data_dir: Path) -> Path:

@@ -129,8 +129,11 @@ def running_stack(
     limits: Limits = NO_LIMITS,
     quotas: Quotas | None = None,
     database: str | None = None,
+    **config: Any,
 ) -> Iterator[Stack]:
-    """build_server on SQLite (in DATA_DIR) or PostgreSQL (DATABASE, else a fresh one)."""
+    """build_server on SQLite (in DATA_DIR) or PostgreSQL (DATABASE, else a fresh one).
+
+    ``config``: more ServerConfig fields (the device link's ports, the broker)."""
 
     @contextmanager
     def open_database() -> Iterator[str | None]:
@@ -142,10 +145,15 @@ def running_stack(
 
     with open_database() as db_url:
         port = free_port()
-        config = ServerConfig(
-            data_dir, port=port, database=db_url, limits=limits, quotas=quotas or Quotas()
+        server_config = ServerConfig(
+            data_dir,
+            port=port,
+            database=db_url,
+            limits=limits,
+            quotas=quotas or Quotas(),
+            **config,
         )
-        server = build_server(config)
+        server = build_server(server_config)
         try:
             with serve_in_thread(server.app, port) as url:
                 yield Stack(kind, url, server, *admin_key(data_dir))

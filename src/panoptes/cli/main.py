@@ -7,6 +7,7 @@ import typer
 from panoptes import __version__
 from panoptes.cli.app import app_cli
 from panoptes.cli.env import env
+from panoptes.cli.link import broker_config, software_cli
 from panoptes.cli.manifest import manifest_cli
 from panoptes.cli.serve import serve
 from panoptes.cli.up import up
@@ -23,6 +24,8 @@ app.add_typer(app_cli, name="app")
 app.command("up")(up)
 app.command("serve")(serve)
 app.command("env")(env)
+app.command("broker-config")(broker_config)
+app.add_typer(software_cli, name="software")
 
 
 def _version(value: bool) -> None:

@@ -1,4 +1,4 @@
-"""`panoptes serve`: the control plane (Panorama API, S3 subset) on one port."""
+"""`panoptes serve`: the control plane (Panorama API, S3 subset) and the device link."""
 
 from __future__ import annotations
 
@@ -30,6 +30,26 @@ def serve(
         "--object-store",
         help="file:///DIR [default: DATA_DIR/objects], s3:// or s3://BUCKET/PREFIX",
     ),
+    broker: str = typer.Option(
+        "embedded",
+        "--broker",
+        help="The devices' MQTT broker: 'embedded' (in this process) or mqtts://HOST:PORT "
+        "(Mosquitto configured with `panoptes broker-config`).",
+    ),
+    broker_port: int = typer.Option(
+        None, "--broker-port", help="Port of the embedded broker (default: --port + 2)."
+    ),
+    device_port: int = typer.Option(
+        None,
+        "--device-port",
+        help="Port of the device endpoint (mutual TLS downloads) (default: --port + 1).",
+    ),
+    public_host: str = typer.Option(
+        None,
+        "--public-host",
+        help="Host name devices dial, written into their certificates archive "
+        "(default: --host, or this machine's name for 0.0.0.0).",
+    ),
 ) -> None:
     """Run the Panorama-compatible API (boto3 and the AWS CLI work against it).
 
@@ -37,9 +57,19 @@ def serve(
     (profile `panoptes`); PANOPTES_ADMIN_ACCESS_KEY_ID/..._SECRET_ACCESS_KEY seed a
     known key instead.
 
+    Devices connect to the MQTT broker (TLS, client certificates from the platform CA)
+    and download assets from the device endpoint; both addresses go into the
+    certificates archive ProvisionDevice returns.
+
     Example:
 
         panoptes serve --data-dir /var/lib/panoptes --host 0.0.0.0
+
+    Example with Mosquitto:
+
+        panoptes broker-config --out /etc/mosquitto/panoptes --port 8883
+        mosquitto -c /etc/mosquitto/panoptes/mosquitto.conf &
+        panoptes serve --broker mqtts://$(hostname):8883
     """
     from panoptes.cloud.server import ConfigError, ServerConfig
     from panoptes.cloud.server import serve as run
@@ -50,6 +80,10 @@ def serve(
         port=port,
         database=database,
         object_store=object_store,
+        broker=broker,
+        broker_port=broker_port,
+        device_port=device_port,
+        public_host=public_host,
     )
     try:
         run(config, announce=lambda line: err.print(escape(line)))

@@ -29,6 +29,12 @@ def up(
         None, "--data-dir", help="State folder [default: ~/.local/share/panoptes]."
     ),
     port: int = typer.Option(8080, "--port", help="Port of the control plane."),
+    broker_port: int = typer.Option(
+        None, "--broker-port", help="Port of the embedded MQTT broker (default: --port + 2)."
+    ),
+    device_port: int = typer.Option(
+        None, "--device-port", help="Port of the device endpoint (default: --port + 1)."
+    ),
 ) -> None:
     """Start Panoptes on this machine with embedded defaults (SQLite, local files).
 
@@ -38,7 +44,7 @@ def up(
 
         panoptes up
     """
-    from panoptes.cloud.server import ServerConfig, serve
+    from panoptes.cloud.server import ConfigError, ServerConfig, serve
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     table = Table(title=f"Panoptes {__version__} — embedded defaults")
@@ -47,5 +53,14 @@ def up(
     for row in COMPONENTS:
         table.add_row(*row)
     console.print(table)
-    config = ServerConfig((data_dir or default_data_dir()).expanduser().resolve(), port=port)
-    serve(config, announce=lambda line: console.print(escape(line)))
+    config = ServerConfig(
+        (data_dir or default_data_dir()).expanduser().resolve(),
+        port=port,
+        broker_port=broker_port,
+        device_port=device_port,
+    )
+    try:
+        serve(config, announce=lambda line: console.print(escape(line)))
+    except ConfigError as e:
+        console.print(f"[red]error:[/red] {escape(str(e))}")
+        raise typer.Exit(1) from None

@@ -1,8 +1,10 @@
 """`panoptes serve`: wire database, object store, keys and services into one ASGI app.
 
-Everything runs behind one port: the Panorama API, the S3 subset for package assets,
-the device provisioning exchange and /healthz. Defaults are embedded (SQLite and a
-filesystem store in the data dir); production swaps in PostgreSQL and S3 by URL.
+One port serves the Panorama API, the S3 subset for package assets, the device
+provisioning exchange and /healthz. The device link (panoptes.cloud.channel) adds
+the MQTT broker (embedded by default, or an external one by URL) and the device
+endpoint (mutual TLS, API port + 1). Defaults are embedded (SQLite, a filesystem
+store, amqtt); production swaps in PostgreSQL, S3 and Mosquitto by URL.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -20,6 +23,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from panoptes.cloud.app import Limits, create_app
+from panoptes.cloud.channel.notify import NotifyingBackend
+from panoptes.cloud.channel.service import DeviceLink, LinkConfigError, LinkSettings, parse_broker
 from panoptes.cloud.db.database import Database
 from panoptes.cloud.errors import ServiceError
 from panoptes.cloud.services import (
@@ -56,12 +61,35 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     #: The service quotas (devices, packages, ...) per account.
     quotas: Quotas = field(default_factory=Quotas)
+    #: The device link's MQTT broker: "embedded" (amqtt in this process) or
+    #: mqtts://HOST:PORT (Mosquitto set up with `panoptes broker-config`).
+    broker: str = "embedded"
+    #: The embedded broker's port (default: API port + 2).
+    broker_port: int | None = None
+    #: The device endpoint's port (mutual TLS; default: API port + 1).
+    device_port: int | None = None
+    #: The host name devices dial (default: --host, or this machine's name for 0.0.0.0).
+    public_host: str | None = None
+    #: How often the bridge compares every device's desired state (seconds).
+    sweep_seconds: float = 10.0
 
     @property
     def endpoint_url(self) -> str:
         # Clients on this machine reach a wildcard bind through loopback.
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def link(self) -> LinkSettings:
+        wildcard = self.host in ("0.0.0.0", "::", "")
+        return LinkSettings(
+            broker=self.broker,
+            bind_host=self.host,
+            broker_port=self.broker_port if self.broker_port is not None else self.port + 2,
+            device_port=self.device_port if self.device_port is not None else self.port + 1,
+            public_host=self.public_host or (socket.getfqdn() if wildcard else self.host),
+            sweep_seconds=self.sweep_seconds,
+        )
 
     @property
     def database_url(self) -> str:
@@ -96,17 +124,42 @@ class Server:
     config: ServerConfig
     backend: PanoramaBackend
     admin: BootstrapResult
+    #: The device link, built but not started (serve() starts it; tests may).
+    link: DeviceLink
+    #: The backend the HTTP front calls: reports devices whose desired state changed.
+    notifying: NotifyingBackend
+
+    def start_link(self, timeout: float = 30.0) -> DeviceLink:
+        """Start broker, bridge and device endpoint; API changes reach devices at once."""
+        self.link.start(timeout)
+        if self.link.changed not in self.notifying.listeners:
+            self.notifying.listeners.append(self.link.changed)
+        return self.link
+
+    def stop_link(self) -> None:
+        if self.link.changed in self.notifying.listeners:
+            self.notifying.listeners.remove(self.link.changed)
+        self.link.stop()
 
 
 def build_server(config: ServerConfig) -> Server:
     """Open (and migrate) the database, the store and the keys; build the app."""
+    try:
+        parse_broker(config.broker)
+    except LinkConfigError as e:
+        raise ConfigError(str(e)) from None
     config.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(config.data_dir, 0o700)  # keys and the database live here
     db = Database.open(config.database_url)
     store = open_store(config.object_store, config.data_dir)
     secrets = Secrets.from_data_dir(config.data_dir)
+    link = config.link
     settings = Settings(
-        data_dir=config.data_dir, endpoints=(config.endpoint_url,), limits=config.quotas
+        data_dir=config.data_dir,
+        endpoints=(config.endpoint_url,),
+        limits=config.quotas,
+        broker_url=link.broker_url,
+        device_endpoint=link.device_endpoint,
     )
     backend = PanoramaBackend(db, store, settings, secrets)
     admin = bootstrap_admin(db, secrets, config.data_dir, config.region)
@@ -129,14 +182,17 @@ def build_server(config: ServerConfig) -> Server:
             return JSONResponse({"code": exc.code, "message": exc.message}, status_code=status)
         return JSONResponse({"certificate": cert})
 
+    notifying = NotifyingBackend(backend)
     app = create_app(
-        {"panorama": backend},
+        {"panorama": notifying},
         DbCredentialStore(db, secrets),
         store,
         limits=config.limits,
         extra_routes=[Route(PROVISIONING_EXCHANGE, exchange, methods=["POST"])],
     )
-    return Server(app, config, backend, admin)
+    return Server(
+        app, config, backend, admin, DeviceLink(devices, link, config.data_dir), notifying
+    )
 
 
 def serve(config: ServerConfig, announce=print) -> None:  # type: ignore[no-untyped-def]
@@ -144,8 +200,26 @@ def serve(config: ServerConfig, announce=print) -> None:  # type: ignore[no-unty
     import uvicorn
 
     server = build_server(config)
-    ServiceRecord(config.endpoint_url, config.region, os.getpid()).write(config.data_dir)
-    announce(server.admin.message())
-    announce(f"Panoptes API at {config.endpoint_url} (data in {config.data_dir})")
-    announce(f'Point AWS clients at it: eval "$(panoptes env --data-dir {config.data_dir})"')
-    uvicorn.run(server.app, host=config.host, port=config.port, log_level="warning")
+    link = config.link
+    try:
+        server.start_link()
+    except OSError as e:
+        raise ConfigError(
+            f"the device link cannot start ({e}): free ports {link.device_port} and "
+            f"{link.broker_port}, or pick others with --device-port/--broker-port"
+        ) from None
+    try:
+        ServiceRecord(
+            config.endpoint_url,
+            config.region,
+            os.getpid(),
+            broker_url=link.broker_url,
+            device_endpoint=link.device_endpoint,
+        ).write(config.data_dir)
+        announce(server.admin.message())
+        announce(f"Panoptes API at {config.endpoint_url} (data in {config.data_dir})")
+        announce(f"Device link: broker {link.broker_url}, device endpoint {link.device_endpoint}")
+        announce(f'Point AWS clients at it: eval "$(panoptes env --data-dir {config.data_dir})"')
+        uvicorn.run(server.app, host=config.host, port=config.port, log_level="warning")
+    finally:
+        server.stop_link()

@@ -16,7 +16,7 @@ def test_migrations_match_the_models(db):
     with db.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(ctx, Base.metadata) == []
-        assert ctx.get_current_revision() == "0002"
+        assert ctx.get_current_revision() == "0003"
     names = set(inspect(db.engine).get_table_names())
     assert {t.name for t in Base.metadata.sorted_tables} <= names
 

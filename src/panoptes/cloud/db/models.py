@@ -113,6 +113,12 @@ class Device(Base):
     alternate_softwares: Mapped[list[Any] | None]
     last_heartbeat: Mapped[datetime | None]
     lease_expiration: Mapped[datetime | None]
+    # The device link (migration 0003): the desired state's revision and the digest
+    # it was published with; the last presence message ("online" / last will "offline").
+    desired_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    desired_digest: Mapped[str | None] = mapped_column(String(64))
+    presence: Mapped[str | None] = mapped_column(String(16))
+    presence_time: Mapped[datetime | None]
     job_counter: Mapped[int] = mapped_column(Integer, default=0)
     created: Mapped[datetime]
     updated: Mapped[datetime]

@@ -202,6 +202,22 @@ def located_output(shape: StructureShape | None, result: dict) -> tuple[int | No
     return status, headers
 
 
+def response_head(
+    operation: OperationModel, result: dict, request_id_header: str, request_id: str
+) -> tuple[StructureShape | None, int, list, str | None]:
+    """What every REST response starts with: (output shape, status, headers, payload).
+
+    The status is the member bound to the status code, else the model's responseCode;
+    the headers carry the request id and the members bound to headers; the payload is
+    the name of the member that is the whole body, if the shape has one.
+    """
+    shape = operation.output_shape
+    located_status, headers = located_output(shape, result)
+    status = located_status or operation.http.get("responseCode", 200)
+    payload = shape.serialization.get("payload") if shape else None
+    return shape, status, [(request_id_header, request_id), *headers], payload
+
+
 def error_shape(model: ServiceModel, code: str) -> StructureShape | None:
     """The model's shape for an error code (by shape name or its declared code)."""
     for shape in model.error_shapes:

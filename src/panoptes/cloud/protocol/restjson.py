@@ -55,23 +55,21 @@ class RestJsonProtocol:
     def serialize(
         self, operation: OperationModel, result: dict[str, Any], request_id: str
     ) -> WireResponse:
-        shape = operation.output_shape
-        status = operation.http.get("responseCode", 200)
-        headers = [("x-amzn-RequestId", request_id)]
-        located_status, located_headers = rest.located_output(shape, result)
-        headers.extend(located_headers)
+        shape, status, headers, payload_name = rest.response_head(
+            operation, result, "x-amzn-RequestId", request_id
+        )
         body: bytes = b"{}"
-        payload_name = shape.serialization.get("payload") if shape else None
         if payload_name:
+            assert shape is not None
             member, value = shape.members[payload_name], result.get(payload_name)
             if member.type_name == "blob":
                 headers.append(("Content-Type", "application/octet-stream"))
-                return WireResponse(located_status or status, headers, value or b"")
+                return WireResponse(status, headers, value or b"")
             body = json.dumps(shape_to_json(member, value) if value is not None else {}).encode()
         elif shape is not None:
             body = json.dumps(shape_to_json(shape, result)).encode()
         headers.append(("Content-Type", JSON))
-        return WireResponse(located_status or status, headers, body)
+        return WireResponse(status, headers, body)
 
     def serialize_error(self, err: ServiceError, request_id: str) -> WireResponse:
         return json_error(self.model, err, request_id, header_code=True)

@@ -75,14 +75,11 @@ class RestXmlProtocol:
     def serialize(
         self, operation: OperationModel, result: dict[str, Any], request_id: str
     ) -> WireResponse:
-        shape = operation.output_shape
-        status = operation.http.get("responseCode", 200)
-        headers = [("x-amz-request-id", request_id)]
-        located_status, located_headers = rest.located_output(shape, result)
-        headers.extend(located_headers)
+        shape, status, headers, payload_name = rest.response_head(
+            operation, result, "x-amz-request-id", request_id
+        )
         # GetObject with a Range answers 206; the model has no member for that.
-        status = located_status or result.get("StatusCode") or status
-        payload_name = shape.serialization.get("payload") if shape else None
+        status = result.get("StatusCode") or status
         if payload_name:
             # GetObject: the body is the object (bytes or an iterator of chunks).
             return WireResponse(status, headers, result.get(payload_name) or b"")

@@ -23,8 +23,7 @@ from panoptes.cloud.services.common import (
     Call,
     get_owned,
     invalid,
-    iso,
-    paginate,
+    newest_first,
     set_tags,
     sha256_hex,
 )
@@ -188,10 +187,10 @@ def list_node_from_template_jobs(call: Call, p: dict[str, Any]) -> dict[str, Any
     rows = call.session.scalars(
         select(NodeFromTemplateJob).where(NodeFromTemplateJob.account_id == call.account)
     ).all()
-    page = paginate(
-        rows, lambda j: (iso(j.created), j.id), p, "ListNodeFromTemplateJobs", descending=True
-    )
-    return page.out(
+    return newest_first(
+        rows,
+        p,
+        "ListNodeFromTemplateJobs",
         "NodeFromTemplateJobs",
         lambda j: {
             "CreatedTime": j.created,

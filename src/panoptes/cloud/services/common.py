@@ -199,6 +199,18 @@ def paginate(
     return Page(page, next_token)
 
 
+def newest_first(
+    rows: Sequence[T],
+    params: dict[str, Any],
+    scope: str,
+    key: str,
+    summary: Callable[[T], dict[str, Any]],
+) -> dict[str, Any]:
+    """A List*Jobs page: ``rows`` (with ``created`` and ``id``) newest first, summarised."""
+    page = paginate(rows, lambda r: (iso(r.created), r.id), params, scope, descending=True)  # type: ignore[attr-defined]
+    return page.out(key, summary)
+
+
 def max_results_of(params: dict[str, Any]) -> int:
     return params.get("MaxResults") or DEFAULT_MAX_RESULTS
 

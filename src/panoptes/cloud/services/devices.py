@@ -1,8 +1,8 @@
 """Devices: DescribeDevice, ListDevices, UpdateDeviceMetadata, DeleteDevice.
 
 Connection and aggregated statuses are derived when read from what the device last
-reported (its heartbeat time, its latest job), so a silent device turns OFFLINE
-without anybody having to write that down.
+reported over the link (its heartbeat lease, its presence, its latest job), so a
+silent device turns OFFLINE without anybody having to write that down.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 
 from panoptes.cloud.db.models import ApplicationInstance, Device, DeviceJob
 from panoptes.cloud.errors import Conflict, ResourceNotFound
-from panoptes.cloud.services import states
+from panoptes.cloud.services import software, states
 from panoptes.cloud.services.common import (
     Call,
     drop_tags,
@@ -25,6 +25,7 @@ from panoptes.cloud.services.common import (
     tags_of_many,
 )
 from panoptes.cloud.services.provisioning import revoke_certificates
+from panoptes.link import OFFLINE
 
 
 def get_device(call: Call, device_id: str) -> Device:
@@ -53,7 +54,9 @@ _LIST = _WITH_LATEST_JOB.where(Device.account_id == bindparam("account"))
 
 
 def connection_status(call: Call, device: Device) -> str:
-    if device.provisioning_status in ("AWAITING_PROVISIONING", "PENDING"):
+    """ONLINE while the heartbeat lease holds and no last will came after it; OFFLINE
+    after the last will or the lease; NOT_AVAILABLE before the first heartbeat."""
+    if device.provisioning_status == "AWAITING_PROVISIONING":
         return "AWAITING_CREDENTIALS"
     if device.provisioning_status in ("FAILED", "DELETING"):
         return "NOT_AVAILABLE"
@@ -61,9 +64,15 @@ def connection_status(call: Call, device: Device) -> str:
         return "ERROR"
     if device.last_heartbeat is None:
         return "NOT_AVAILABLE"
-    if call.now - device.last_heartbeat > call.env.settings.heartbeat_timeout:
+    if device.presence == OFFLINE:
         return "OFFLINE"
-    return "ONLINE"
+    lease = device.lease_expiration or (device.last_heartbeat + call.env.settings.heartbeat_timeout)
+    return "ONLINE" if call.now < lease else "OFFLINE"
+
+
+def latest_software(call: Call) -> str:
+    """The highest published software image (settings' version when none is)."""
+    return software.latest(call.env.store, call.env.settings.latest_software)
 
 
 def aggregated_status(call: Call, device: Device, job: DeviceJob | None) -> str:
@@ -72,10 +81,8 @@ def aggregated_status(call: Call, device: Device, job: DeviceJob | None) -> str:
         return status
     if job is not None and job.status == "REBOOTING":
         return "REBOOTING"
-    if device.lease_expiration is not None and call.now >= device.lease_expiration:
-        return "LEASE_EXPIRED"
     conn = connection_status(call, device)
-    if conn == "ONLINE" and _older(device.current_software, call.env.settings.latest_software):
+    if conn == "ONLINE" and _older(device.current_software, latest_software(call)):
         return "UPDATE_NEEDED"
     return "ONLINE" if conn == "ONLINE" else "OFFLINE"
 
@@ -131,7 +138,7 @@ def describe_device(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     out.update(
         Arn=call.arn("device", device.id),
         DeviceConnectionStatus=connection_status(call, device),
-        LatestSoftware=call.env.settings.latest_software,
+        LatestSoftware=latest_software(call),
         AlternateSoftwares=[{"Version": v} for v in device.alternate_softwares or []],
     )
     if device.alternate_softwares:

@@ -23,8 +23,7 @@ from panoptes.cloud.services.common import (
     Call,
     get_owned,
     invalid,
-    iso,
-    paginate,
+    newest_first,
     set_tags,
     sha256_hex,
 )
@@ -173,10 +172,10 @@ def list_package_import_jobs(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     rows = call.session.scalars(
         select(PackageImportJob).where(PackageImportJob.account_id == call.account)
     ).all()
-    page = paginate(
-        rows, lambda j: (iso(j.created), j.id), p, "ListPackageImportJobs", descending=True
-    )
-    return page.out(
+    return newest_first(
+        rows,
+        p,
+        "ListPackageImportJobs",
         "PackageImportJobs",
         lambda j: {
             "CreatedTime": j.created,

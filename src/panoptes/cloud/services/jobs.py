@@ -14,7 +14,7 @@ from sqlalchemy import select
 from panoptes.cloud.db.models import DeviceJob
 from panoptes.cloud.errors import Conflict
 from panoptes.cloud.services import states
-from panoptes.cloud.services.common import Call, get_owned, invalid, iso, paginate
+from panoptes.cloud.services.common import Call, get_owned, invalid, newest_first
 from panoptes.cloud.services.devices import get_device
 
 
@@ -101,14 +101,10 @@ def list_devices_jobs(call: Call, p: dict[str, Any]) -> dict[str, Any]:
         get_device(call, device_id)
         query = query.where(DeviceJob.device_id == device_id)
     rows = call.session.scalars(query).all()
-    page = paginate(
+    return newest_first(
         rows,
-        lambda j: (iso(j.created), j.id),
         p,
         f"ListDevicesJobs|{device_id}",
-        descending=True,
-    )
-    return page.out(
         "DeviceJobs",
         lambda j: {
             "CreatedTime": j.created,

@@ -6,6 +6,7 @@ it, and the guide's script decodes it to ``certificates-omni_NAME.zip``) holding
     ca.pem             the platform CA certificate the device must trust
     provisioning.json  {"FormatVersion": 1, "DeviceId", "DeviceName", "AccountId",
                         "Region", "Endpoints": [url, ...],
+                        "Broker": "mqtts://host:port", "DeviceEndpoint": "https://host:port",
                         "ProvisioningCredential": {"Token", "ExpiresAt"}}
     network.json       the request's NetworkingConfiguration ({} when absent)
 
@@ -205,6 +206,8 @@ def _archive(call: Call, device: Device, token: str, expires: datetime, net: dic
         "AccountId": device.account_id,
         "Region": device.region,
         "Endpoints": list(call.env.settings.endpoints),
+        "Broker": call.env.settings.broker_url,
+        "DeviceEndpoint": call.env.settings.device_endpoint,
         "ProvisioningCredential": {"Token": token, "ExpiresAt": expires.isoformat()},
     }
     buf = io.BytesIO()

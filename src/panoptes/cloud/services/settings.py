@@ -14,6 +14,10 @@ class Settings:
     data_dir: Path
     #: Control-plane URLs written into the certificates archive for the device agent.
     endpoints: tuple[str, ...] = ("https://127.0.0.1:8443",)
+    #: The device link (panoptes.link) in the certificates archive: the MQTT broker
+    #: (mqtts://host:port) and the device endpoint (https://host:port) devices dial.
+    broker_url: str = "mqtts://127.0.0.1:8883"
+    device_endpoint: str = "https://127.0.0.1:8081"
     limits: Limits = field(default_factory=Limits)
     #: The device software version DescribeDevice offers as LatestSoftware.
     latest_software: str = "0.1.0"
