@@ -41,6 +41,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import PurePosixPath
 
 CLONE_NEWNS = 0x00020000
@@ -144,11 +145,12 @@ def enter(binds: list[tuple[str, str]], new_root: str) -> None:
 
 def available() -> str | None:
     """The isolation mode this machine supports: "namespace", "bwrap" or None."""
-    probe = subprocess.run(
-        [sys.executable, "-m", "panoptes.runtime._sandbox_main", "--probe"],
-        capture_output=True,
-        timeout=30,
-    )
+    with tempfile.TemporaryDirectory(prefix="pnpt-probe-") as scratch:
+        probe = subprocess.run(
+            [sys.executable, "-m", "panoptes.runtime._sandbox_main", "--probe", scratch],
+            capture_output=True,
+            timeout=30,
+        )
     if probe.returncode == 0:
         return "namespace"
     return "bwrap" if bwrap_works() else None
@@ -191,10 +193,8 @@ def command(
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "--probe":
-        libc = _libc()
-        try:  # what enter() needs: a mount namespace of our own
-            _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-            _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+        try:  # all that a code node's start does, in this short-lived process
+            enter([], argv[1])
         except OSError as exc:
             print(exc, file=sys.stderr)
             return EXIT_NO_NAMESPACE
