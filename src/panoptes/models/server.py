@@ -56,9 +56,6 @@ from panoptes.models.errors import ModelInputError, ModelServerError
 
 _HEAD = struct.Struct("!II")  # header length, payload length
 _ALIGN = 64  # cache-line aligned tensors in a slot
-# A caller spins (instead of sleeping) for at most this long around the moment its
-# reply is due: bounded CPU per call, and no wake-up latency when the guess is right.
-SPIN = 100e-6
 _MAX_SOCKET_PATH = 107  # bytes of a Unix socket address (sun_path) on Linux
 _RECV_BUF = 1 << 16  # control messages are small; only inline outputs are larger
 _CACHED_REPLIES = 64  # distinct output layouts remembered (dynamic shapes vary)
@@ -673,12 +670,11 @@ class _Connection:
                 time.sleep(0.1)
         self.tag = self.hello["tag"]
         self.pid = os.getpid()
-        # Blocking from here on: the call timeout is applied while waiting for the reply
-        # (_wait_reply), which sleeps in poll and then spins for the last stretch.
+        # Blocking from here on; a call's timeout bounds the wait for its reply
+        # (_wait_reply), whatever timeout the caller sets per call.
         self.sock.settimeout(None)
         self._poll = select.poll()
         self._poll.register(self.sock, select.POLLIN)
-        self.expected = 0.0  # recent round trips (EWMA, seconds): when to start spinning
         self.slot: shm.Segment | None = None
         self.hint = 0  # outputs that came back inline: make the next slot big enough
         self.broken = False  # the server went away (crashed or restarted)
@@ -695,29 +691,15 @@ class _Connection:
     def _wait_reply(self, started: float) -> None:
         """Return once the reply can be read; TimeoutError after ``self.timeout``.
 
-        Waking a process that sleeps costs tens of microseconds here (more on a VM
-        whose idle vCPU halted), a large part of a small model's call. So a caller
-        that is the process's only thread sleeps in poll until shortly before the
-        reply is due (the recent round trips say when) and spins for at most SPIN
-        seconds around that moment. With other threads it only sleeps: a spinning
-        thread would keep the GIL from them.
+        Measured: spinning here instead of sleeping in poll gained nothing (the kernel
+        runs the woken server on the caller's CPU, so the caller is not asleep on an
+        idle one); a plain poll it is.
         """
-        timeout, poll = self.timeout, self._poll.poll
-        deadline = None if timeout is None else started + timeout
-        if threading.active_count() == 1:
-            sleep = self.expected - SPIN / 2
-            if sleep > 0:
-                if deadline is not None:
-                    sleep = min(sleep, deadline - time.perf_counter())
-                if poll(max(sleep, 0.0) * 1e3):
-                    return
-            spin_until = time.perf_counter() + SPIN
-            while time.perf_counter() < spin_until:
-                if poll(0):
-                    return
-        left = None if deadline is None else (deadline - time.perf_counter()) * 1e3
-        if (left is not None and left <= 0) or not poll(left):
-            raise TimeoutError(f"no reply within {timeout} s")
+        left = None if self.timeout is None else (started + self.timeout - time.perf_counter())
+        if (left is not None and left <= 0) or not self._poll.poll(
+            None if left is None else left * 1e3
+        ):
+            raise TimeoutError(f"no reply within {self.timeout} s")
 
     def _ensure_slot(self, size: int) -> shm.Segment:
         if self.slot is None or self.slot.size < size:
@@ -753,8 +735,6 @@ class _Connection:
             started = time.perf_counter()
             self.sock.sendall(frame)
             self._wait_reply(started)
-            rtt = time.perf_counter() - started
-            self.expected = rtt if not self.expected else 0.8 * self.expected + 0.2 * rtt
             head, payload = _recv_raw(self.sock, self._buf)
         except (OSError, ConnectionError, ValueError) as exc:
             self.broken = not isinstance(exc, TimeoutError)
