@@ -112,7 +112,7 @@ def test_other_threads_run_while_call_waits(bound):
 
     node = panoramasdk.node()
     x = np.random.default_rng(0).random((1, 3, 32, 32), np.float32)
-    for _ in range(20):  # the client's idea of a round trip: short, so it would spin
+    for _ in range(20):  # warm: connected, slot and request layout cached
         node.call({"data": x}, "model_node")
     ticks = []
     stop = threading.Event()
