@@ -678,7 +678,7 @@ class _Connection:
         self.slot: shm.Segment | None = None
         self.hint = 0  # outputs that came back inline: make the next slot big enough
         self.broken = False  # the server went away (crashed or restarted)
-        self.timeout = timeout  # what the socket is set to (set again only on change)
+        self.timeout = timeout  # seconds a call may wait for its reply (None: no limit)
         self._buf = bytearray(_RECV_BUF)
         # Repeated calls with the same input layout reuse the encoded request and the
         # slot views; a reply like the previous one reuses its output views.
@@ -758,7 +758,7 @@ class _Connection:
         started = time.perf_counter()
         _send(self.sock, {"op": "stats"})
         self._wait_reply(started)  # bounded by the timeout: a stopped server cannot hang us
-        return _recv(self.sock)[0]
+        return _recv(self.sock, self._buf)[0]
 
     def close(self) -> None:
         self.sock.close()
