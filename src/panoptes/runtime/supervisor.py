@@ -255,6 +255,7 @@ class Runtime:
         self._model_restarts: dict[str, _Restart] = {}
         self._stats: dict[str, Any] = {}  # node -> ModelClient asking its server's counters
         self._calls: dict[str, tuple[int, int]] = {}  # node -> (earlier servers', last count)
+        self._stats_next: dict[str, float] = {}  # node -> when to ask its server again
         self.states: dict[str, NodeStatus] = {}
         self.notes: list[str] = []
         self.start_failures: dict[str, str] = {}
@@ -596,7 +597,7 @@ class Runtime:
         for m in self.models:
             self._check_model(m, now)
             if self.states[m].status == RUNNING:
-                self._rate(m, self._model_calls(m))
+                self._rate(m, self._model_calls(m, now))
         for stream, name in self.camera_rings.items():
             st, r = self.states[stream], self.rings[name]
             if st.status in (RUNNING, PAUSED, NOT_AVAILABLE) and self.procs[stream].alive():
@@ -622,9 +623,10 @@ class Runtime:
         if put:
             return sum(put)
         streams = {s for v in c.media_inputs.values() for s in v}
-        if any(s in o.media_inputs.get(p, ()) for o in self.plan.codes if o is not c
-               for p in o.media_inputs for s in streams):  # fmt: skip
-            return 0  # shared cameras: their readers are not told apart by node
+        others = {s for o in self.plan.codes if o is not c for v in o.media_inputs.values()
+                  for s in v}  # fmt: skip
+        if streams & others:
+            return 0  # a camera shared with another app: its readers are not told apart
         return sum(
             x["taken"] for s in streams for x in self.rings[self.camera_rings[s]].info()["readers"]
         )
@@ -670,18 +672,26 @@ class Runtime:
         self._write_log(node, f"panoptes: {st.detail} in {r.backoff:g} s\n")
         r.schedule(now)
 
-    def _model_calls(self, node: str) -> int:
-        """Requests the model server has served (its own counter), for status and FPS."""
+    def _model_calls(self, node: str, now: float) -> int:
+        """Requests the model server has served (its own counter), for status and FPS.
+
+        Asked at most once a second, with a short timeout and a pause after a failure:
+        the monitor holds the runtime's lock meanwhile.
+        """
         from panoptes.models import ModelClient
 
         st = self.states[node]
+        if now < self._stats_next.get(node, 0.0):
+            return st.frames
+        self._stats_next[node] = now + 1.0
         client = self._stats.get(node)
         try:
             if client is None:
                 address = self.models[node].address
-                client = self._stats[node] = ModelClient(address, timeout=1.0, reconnect_wait=0)
+                client = self._stats[node] = ModelClient(address, timeout=0.2, reconnect_wait=0)
             served = int(client.stats()["requests"])
         except Exception:  # restarting, or busy past the timeout: keep the last count
+            self._stats_next[node] = now + 5.0
             self._stats.pop(node, None)
             if client is not None:
                 client.close()
