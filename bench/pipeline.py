@@ -9,7 +9,7 @@
 3. fan-out: CPU (all processes) of 4 applications reading one camera vs 1. Target
    <= 1.3x.
 
-    .venv/bin/python bench/pipeline.py [--frames 240] [--seconds 6] [--call-only]
+    .venv/bin/python bench/pipeline.py [--frames 240] [--seconds 6]
 """
 
 from __future__ import annotations
@@ -134,13 +134,6 @@ def call_overhead(tmp: Path) -> tuple[float, float]:
     return statistics.median(raw) * 1e3, statistics.median(sdk) * 1e3
 
 
-def report_call(tmp: Path) -> None:
-    raw_ms, sdk_ms = call_overhead(tmp)
-    print(f"call()    raw session.run {raw_ms:6.2f} ms | node.call {sdk_ms:6.2f} ms | ratio "
-          f"{sdk_ms / raw_ms:.3f}x, +{sdk_ms - raw_ms:.3f} ms "
-          f"(target <= 1.05x + 0.3 ms = {raw_ms * 1.05 + 0.3:.2f} ms)")  # fmt: skip
-
-
 CONSUMER = """
 import os, sys, time
 import panoramasdk
@@ -185,12 +178,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=240)
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--reps", type=int, default=3, help="delivery: interleaved runs, median")
-    ap.add_argument("--call-only", action="store_true", help="only the call() part")
     args = ap.parse_args()
-    if args.call_only:
-        with tempfile.TemporaryDirectory(prefix="panoptes-bench-") as d:
-            report_call(Path(d))
-        return
     with tempfile.TemporaryDirectory(prefix="panoptes-bench-") as d:
         tmp = Path(d)
         clip = make_1080p(tmp / "1080p.mp4", args.frames)
@@ -204,7 +192,10 @@ def main() -> None:
               f" | ratio {got / raw:.2f}x (target >= 0.90x; frames dropped {dropped}; "
               f"with the final get() timeout, as measured before: {old:.1f} fps "
               f"= {old / raw:.2f}x)")  # fmt: skip
-        report_call(tmp)
+        raw_ms, sdk_ms = call_overhead(tmp)
+        print(f"call()    raw session.run {raw_ms:6.2f} ms | node.call {sdk_ms:6.2f} ms | ratio "
+              f"{sdk_ms / raw_ms:.3f}x, +{sdk_ms - raw_ms:.3f} ms "
+              f"(target <= 1.05x + 0.3 ms = {raw_ms * 1.05 + 0.3:.2f} ms)")  # fmt: skip
         one = fanout_cpu(clip, tmp, 1, args.seconds)
         four = fanout_cpu(clip, tmp, 4, args.seconds)
         print(f"fan-out   CPU 1 app {one:5.2f} cores | 4 apps {four:5.2f} cores | ratio "
