@@ -17,6 +17,12 @@ if ! /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")'
         gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-good \
         gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly >/dev/null || true
 fi
+# Code nodes run sandboxed; the bubblewrap mode (for non-root users) is tested too.
+if ! command -v bwrap >/dev/null && command -v apt-get >/dev/null; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -q >/dev/null || true
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q bubblewrap >/dev/null || true
+fi
 # The device-link tests start a real Mosquitto with the TLS setup Panoptes writes;
 # without it those tests skip.
 if ! [ -x /usr/sbin/mosquitto ] && command -v apt-get >/dev/null; then

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +21,30 @@ from panoramasdk._media import media
 # ring the runtime has not made yet is looked for this often.
 ATTACH_POLL = 0.05
 _CASTS = {"int32": int, "float32": float, "boolean": bool, "string": str}
+_CLIENTS: weakref.WeakSet = weakref.WeakSet()  # model clients of this process
+
+
+def _unlink_slots_on_sigterm() -> None:
+    """Close the model clients before SIGTERM (how the runtime stops an app) kills us.
+
+    The default SIGTERM ends Python without cleanup; the clients' shared-memory slots
+    would then be left to the resource tracker, which removes them but writes a
+    "leaked shared_memory" warning into the application's console log. An app that
+    handles SIGTERM itself keeps its handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set handlers (node() is made there in practice)
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def close_then_die(signum: int, frame: Any) -> None:
+        for client in list(_CLIENTS):
+            with contextlib.suppress(Exception):
+                client.close()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)  # and die of it, as without this handler
+
+    signal.signal(signal.SIGTERM, close_then_die)
 
 
 class port:
@@ -224,12 +252,17 @@ class node:
         self.outputs = _make_ports(config, "outputs")
         self._panoptes_models: dict[str, Any] = {}
         self._panoptes_lock = threading.Lock()
+        if config.models:
+            _unlink_slots_on_sigterm()
         return self
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
 
     def _model_client(self, name: str) -> Any:
+        client = self._panoptes_models.get(name)
+        if client is not None:
+            return client
         models = self._panoptes_config.models
         if name not in models:
             raise KeyError(
@@ -243,6 +276,7 @@ class node:
 
                 client = ModelClient(models[name])
                 self._panoptes_models[name] = client
+                _CLIENTS.add(client)
         return client
 
     def call(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> tuple:
@@ -272,8 +306,7 @@ class node:
             raise TypeError(f"call() got unexpected arguments: {list(kwargs) or args[2:]}")
         client = self._model_client(name)
         inputs = _inputs(data, client)
-        conn = client._connection()
-        conn.sock.settimeout(timeout)
+        client._connection().set_timeout(timeout)
         try:
             outputs = client.call(inputs)
         except Exception as exc:

@@ -91,6 +91,9 @@ def test_a_killed_model_server_is_restarted_and_calls_resume(
         assert "call failed" not in rt.app_log(), rt.app_log()
         assert "exited with code -9" in rt.app_log("model_node")
     assert status["model_node"].restarts == 1 and status["model_node"].errors == 1
+    # Stopping the app (SIGTERM) let it unlink its tensor slot: no resource-tracker
+    # "leaked shared_memory" warning in the application's console log.
+    assert "leaked shared_memory" not in rt.app_log(), rt.app_log()
     # Nothing left in /dev/shm: neither the tensor slots nor the frame rings.
     assert list(model_shm.SHM_DIR.glob(model_shm.segment_prefix(tag) + "*")) == []
     assert [r for r in rings if (model_shm.SHM_DIR / r).exists()] == []

@@ -100,7 +100,7 @@ def test_a_call_timeout_is_not_retried(classifier: Path, tmp_path: Path):
     try:
         client.call({"data": X})
         os.kill(server.pid, signal.SIGSTOP)  # alive but silent: a timeout, not a crash
-        client._connection().sock.settimeout(0.3)
+        client._connection().set_timeout(0.3)
         with pytest.raises(ModelServerError) as info:
             client.call({"data": X})
         assert isinstance(info.value.__cause__, TimeoutError)
@@ -108,3 +108,17 @@ def test_a_call_timeout_is_not_retried(classifier: Path, tmp_path: Path):
         os.kill(server.pid, signal.SIGCONT)
         client.close()
         server.stop()
+
+
+def test_a_deep_socket_dir_still_gives_a_working_server(classifier: Path, tmp_path: Path):
+    """A project in a long path: Unix socket addresses are limited to 107 bytes."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    server = ModelServer(classifier, name=f"t-{uuid.uuid4().hex[:8]}", socket_dir=deep)
+    server.start()
+    try:
+        assert server.client().call({"data": X})[0].shape == (1, 10)
+        assert len(str(server.address).encode()) <= 107
+    finally:
+        server.stop()
+    assert not server.address.parent.exists()

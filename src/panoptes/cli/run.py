@@ -8,6 +8,7 @@ traceback is printed).
 
 from __future__ import annotations
 
+import signal
 import time
 import webbrowser
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from panoptes.runtime import RunError, Runtime, make_plan
@@ -82,15 +84,35 @@ def _param_overrides(graph_doc: dict, params: dict[str, list[str]]) -> dict:
 
 def _table(rt: Runtime, started: float) -> Table:
     t = Table(title=f"{rt.instance_id}  {time.monotonic() - started:5.1f}s", expand=False)
-    for col in ("node", "role", "status", "fps", "frames", "errors", "detail"):
-        t.add_column(col)
+    for col in ("node", "role", "status", "fps", "frames", "errors"):
+        t.add_column(col, no_wrap=True)
+    t.add_column("detail", overflow="fold", max_width=90)
     for s in rt.status().values():
         colour = {"RUNNING": "green", "ERROR": "red", "PAUSED": "yellow"}.get(s.status, "dim")
         t.add_row(
             s.node, s.role, f"[{colour}]{s.status}[/]", f"{s.fps:5.1f}", str(s.frames),
-            str(s.errors), s.detail[:60],
+            str(s.errors), escape(s.detail[:300]),
         )  # fmt: skip
     return t
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _failed_cameras(rt: Runtime) -> list:
+    """Cameras in error, or that never sent a frame and said why."""
+    return [
+        s
+        for s in rt.status().values()
+        if s.role == "camera" and (s.status == "ERROR" or (s.frames == 0 and s.detail))
+    ]
+
+
+def _no_camera(rt: Runtime) -> bool:
+    """Every camera is without a frame for a reason (nothing will come by waiting)."""
+    cams = [s for s in rt.status().values() if s.role == "camera"]
+    return bool(cams) and len(_failed_cameras(rt)) == len(cams)
 
 
 def run(
@@ -121,6 +143,14 @@ def run(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Stop after this many seconds (0: none).")
     ] = 0.0,
+    camera_wait: Annotated[
+        float,
+        typer.Option(
+            "--camera-wait",
+            help="Give up when a camera has sent no frame after this many seconds and says "
+            "why (unreachable, 404, wrong password); 0: keep retrying, as a device does.",
+        ),
+    ] = 30.0,
 ) -> None:
     """Run the application on this machine: real cameras or files, real models, MP4 out."""
     project = project_dir.resolve()
@@ -152,6 +182,10 @@ def run(
         if exc.fix:
             err.print(f"[cyan]fix:[/] {exc.fix}")
         raise typer.Exit(1) from None
+    # This run's logs only: the failure report quotes them, a previous run's lines
+    # would only mislead (a device keeps its streams; a local run starts afresh).
+    for old_log in (out_dir / "logs").glob("*.log"):
+        old_log.unlink()
     rt = Runtime(
         plan,
         out_dir / ".runtime",
@@ -164,6 +198,8 @@ def run(
     )
     started = time.monotonic()
     code = 0
+    # `kill` (SIGTERM) stops the run as Ctrl-C does: in order, the video file finished.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with err.status("starting: compiling models, starting nodes..."):
             rt.start()
@@ -189,16 +225,22 @@ def run(
                     done_since = None
                 if timeout and time.monotonic() - started > timeout:
                     break
+                if camera_wait and time.monotonic() - started > camera_wait and _no_camera(rt):
+                    code = 1
+                    break
                 time.sleep(0.25)
+        if not err.is_terminal:
+            err.print()  # the last table has no line end when not on a terminal
     except RunError as exc:
         err.print(f"[red]error:[/] {exc.message}")
         if exc.fix:
             err.print(f"[cyan]fix:[/] {exc.fix}")
         code = 1
     except KeyboardInterrupt:
-        err.print("stopping (Ctrl-C)")
+        err.print("stopping (Ctrl-C or SIGTERM)")
     finally:
         rt.stop()
+        signal.signal(signal.SIGTERM, previous)
     if code == 2:
         for node, detail in rt.start_failures.items():
             err.print(f"[red]error:[/] code node {node!r} failed to start: {detail}")
@@ -210,12 +252,12 @@ def run(
                 err.print(f"--- {node} log ---\n{node_log[-4000:]}", markup=False)
         err.print("[cyan]fix:[/] correct the application code (the traceback above), then rerun")
         raise typer.Exit(2)
-    failed = [s for s in rt.status().values() if s.role == "camera" and s.status == "ERROR"]
+    failed = _failed_cameras(rt)
     for s in failed:
-        err.print(f"[red]error:[/] camera node {s.node!r}: {s.detail}")
-    if failed and not code:
+        err.print(f"[red]error:[/] camera node {s.node!r}: {escape(s.detail)}")
+    if failed:
         err.print("[cyan]fix:[/] check the --camera URI (file path, rtsp:// address, credentials)")
-        code = 1
+        code = code or 1
     if code:
         raise typer.Exit(code)
     video = out_dir / f"{plan.sinks[0].node}.mp4" if plan.sinks else None

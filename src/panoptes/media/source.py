@@ -1,13 +1,15 @@
 """A camera source process: open a video file, RTSP URL or V4L2 device, decode, publish.
 
-Run as ``python -m panoptes.media.source CONFIG_JSON`` by the runtime, one process per
-camera stream, so a stuck or crashing decoder takes down nothing else. Frames are
+Run as ``python -m panoptes.media.source CONFIG_JSON`` (or ``@FILE``) by the runtime,
+one process per camera stream, so a stuck or crashing decoder takes down nothing else. Frames are
 converted to BGR once, here, straight into the ring slot (readers share that one
 conversion). Live sources reconnect with backoff; a file plays once at its own frame
 rate (like a camera) unless ``loop`` is set, then the ring is marked ENDED.
 
 Config keys: ring, uri, name (camera node), pace (1.0 = real time, 0 = as fast as
-possible), loop, max_frames, max_width, max_height.
+possible), loop, max_frames, max_width, max_height, status_file (where the source
+says why it has no frames: {"reason": ...}, "" once frames flow; for the runtime's
+node status). Camera passwords never reach the log or the status file (``redact``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import signal
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,26 @@ MAX_BACKOFF = 10.0
 # Test hook (tests only): after this many published frames the decode loop hangs
 # without a heartbeat, like a stuck decoder, so the runtime's watchdog can be tested.
 HANG_AFTER_FRAMES_ENV = "PANOPTES_TEST_HANG_AFTER_FRAMES"
+
+
+def redact(text: str, uri: str) -> str:
+    """``text`` with the password of ``uri`` masked (FFmpeg's errors quote the URL)."""
+    netloc = urllib.parse.urlsplit(uri).netloc
+    userinfo, at, _ = netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not (at and colon and password):
+        return text
+    for secret in dict.fromkeys((password, urllib.parse.unquote(password))):
+        text = text.replace(f"{user}:{secret}@", f"{user}:***@")
+        if len(secret) >= 4:  # also bare (a short one would mask unrelated text)
+            text = text.replace(secret, "***")
+    return text
+
+
+def describe(exc: BaseException, uri: str) -> str:
+    """An error in a user's words: FFmpeg's message without its errno and URL."""
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return redact(str(text), uri)
 
 
 def is_live(uri: str) -> bool:
@@ -102,6 +125,22 @@ class Source:
         self.published = 0
         self.stopping = False
         self.hang_after = int(os.environ.get(HANG_AFTER_FRAMES_ENV) or 0)
+        self.shown_uri = redact(self.uri, self.uri)
+        self.status_file = Path(config["status_file"]) if config.get("status_file") else None
+        self.reason: str | None = None
+
+    def _report(self, reason: str) -> None:
+        """Say why there are no frames ("" once they flow), for the runtime's status."""
+        reason = redact(reason, self.uri)
+        if self.status_file is None or reason == self.reason:
+            return
+        self.reason = reason
+        tmp = self.status_file.with_name(self.status_file.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps({"reason": reason, "time": time.time()}))
+            tmp.replace(self.status_file)
+        except OSError as exc:
+            log.warning("%s: cannot write %s: %s", self.name, self.status_file, exc)
 
     def _wait_while_paused(self) -> bool:
         """Block while the runtime asks for a pause; False when asked to stop."""
@@ -126,20 +165,26 @@ class Source:
             try:
                 container = open_container(self.uri)
             except (OSError, av.FFmpegError) as exc:
+                why = describe(exc, self.uri)
                 if not live:
-                    log.error("%s: cannot open %s: %s", self.name, self.uri, exc)
+                    log.error("%s: cannot open %s: %s", self.name, self.shown_uri, why)
+                    self._report(f"cannot open {self.shown_uri}: {why}")
                     return 2
                 self.ring.state = STARTING  # not available until a frame comes
-                log.warning("%s: cannot reach %s (%s); retry in %.0fs", self.name, self.uri,
-                            exc, backoff)  # fmt: skip
+                log.warning("%s: cannot reach %s (%s); retry in %.0fs", self.name, self.shown_uri,
+                            why, backoff)  # fmt: skip
+                self._report(f"cannot reach {self.shown_uri}: {why}")
                 self._sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             backoff = 1.0
+            error = ""
             try:
                 done = self._play(container, live)
             except (OSError, av.FFmpegError) as exc:
-                log.warning("%s: stream error: %s", self.name, exc)
+                why = describe(exc, self.uri)
+                log.warning("%s: stream error: %s", self.name, why)
+                error = f" ({why})"
                 done = not live
             finally:
                 container.close()
@@ -147,7 +192,8 @@ class Source:
                 break
             if live and not self.stopping:
                 # A killed server ends the stream without an error: a disconnect.
-                log.warning("%s: %s disconnected; reconnecting", self.name, self.uri)
+                log.warning("%s: %s disconnected; reconnecting", self.name, self.shown_uri)
+                self._report(f"{self.shown_uri} disconnected{error}; reconnecting")
                 self.ring.state = STARTING
                 self._sleep(backoff)
         self.ring.state = ENDED
@@ -209,11 +255,16 @@ class Source:
         )
         if self.published == 0:
             self.writer.set_info(size=(w, h))
+        if self.reason:
+            self._report("")  # frames flow again
         self.published += 1
 
 
 def main(argv: list[str]) -> int:
-    config = json.loads(argv[0])
+    # "@FILE": the config in a file, so a camera password is not on the command line
+    # (which every user of the machine can read in ps).
+    text = Path(argv[0][1:]).read_text() if argv[0].startswith("@") else argv[0]
+    config = json.loads(text)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -5,6 +5,11 @@
         rt.wait_finished(timeout=60)
         print(rt.status())
 
+The device agent runs one Runtime per application instance, in one process, each
+with ``instance_id=`` (frame rings and model sockets carry it) and
+``shared_output=True``: the most recently started app with an output node owns the
+machine's output (see ``shared_output_owner_file``; ``Runtime.owns_output``).
+
 `panoramasdk` (the application side) uses only `panoptes.runtime.client`.
 """
 
@@ -12,16 +17,19 @@ from panoptes.runtime.plan import CameraPlan, CodePlan, ModelPlan, RunError, Run
 from panoptes.runtime.supervisor import (
     ERROR,
     NOT_AVAILABLE,
+    OWNER_ENV,
     PAUSED,
     RUNNING,
     NodeStatus,
     Runtime,
     Signal,
+    shared_output_owner_file,
 )
 
 __all__ = [
     "ERROR",
     "NOT_AVAILABLE",
+    "OWNER_ENV",
     "PAUSED",
     "RUNNING",
     "CameraPlan",
@@ -33,4 +41,5 @@ __all__ = [
     "Runtime",
     "Signal",
     "make_plan",
+    "shared_output_owner_file",
 ]

@@ -38,14 +38,21 @@ class NodeConfig:
     models: dict[str, str]
 
     def mark_started(self) -> None:
-        """Tell the supervisor the application got past its start (first get/put/call)."""
+        """Tell the supervisor the application got past its start (first get/put/call).
+
+        Called on every get/put/call, so after the first time it costs one lookup: the
+        marker is written once per process (a restarted process writes it again).
+        """
+        if _marked.get(self.folder) == os.getpid():
+            return
         marker = self.folder / STARTED
-        if not marker.exists():
-            with contextlib.suppress(OSError):  # a read-only folder must not break the app
-                marker.write_text(str(os.getpid()))
+        with contextlib.suppress(OSError):  # a read-only folder must not break the app
+            marker.write_text(str(os.getpid()))
+        _marked[self.folder] = os.getpid()
 
 
 _cached: NodeConfig | None = None
+_marked: dict[Path, int] = {}  # node folder -> the pid that wrote its "started" marker
 
 
 def load() -> NodeConfig:

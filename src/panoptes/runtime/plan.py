@@ -51,6 +51,8 @@ class ModelPlan:
     node: str
     archive: Path
     descriptor: dict[str, Any]
+    descriptor_path: Path | None = None  # where it was read (for messages)
+    package_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def _model(project: Path, node: ResolvedNode) -> ModelPlan:
             "give the model package a descriptor.json with mlModelDescriptor",
             node.name,
         ) from None
-    return ModelPlan(node.name, archive, descriptor)
+    return ModelPlan(node.name, archive, descriptor, desc_path, folder)
 
 
 def _runtime_descriptor(path: Path, node: str) -> RuntimeDescriptor:

@@ -37,6 +37,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -64,6 +65,47 @@ STOP_GRACE = 5.0
 # importing its libraries before its first heartbeat.
 LIVENESS_DEADLINE, START_GRACE = 20.0, 15.0
 READER_WAIT = 60.0  # seconds a camera waits for its applications' first get()
+
+
+OWNER_ENV = "PANOPTES_OUTPUT_OWNER"
+
+
+def shared_output_owner_file() -> Path:
+    """The file in which the runtimes of one machine record who owns its shared output.
+
+    The most recently started application with an output node owns the device's one
+    output (the HDMI port of an appliance; here the live view): its sink writes its
+    instance id there at start, older sinks see that and stop publishing, and a
+    runtime that stops while it owns the output removes the file, so the others
+    publish again. ``$PANOPTES_OUTPUT_OWNER`` if set; else ``/run/panoptes/output-owner``
+    for root (the device agent), ``$XDG_RUNTIME_DIR/panoptes/output-owner`` or
+    ``<tmp>/panoptes-<uid>/output-owner`` for a user.
+    """
+    if os.environ.get(OWNER_ENV):
+        return Path(os.environ[OWNER_ENV])
+    if os.geteuid() == 0:
+        return Path("/run/panoptes/output-owner")
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return Path(os.environ["XDG_RUNTIME_DIR"]) / "panoptes" / "output-owner"
+    return Path(tempfile.gettempdir()) / f"panoptes-{os.getuid()}" / "output-owner"
+
+
+def _model_fix(m: Any, exc: Exception) -> str:
+    """The model error's own fix, pointed at the file to edit."""
+    fix = str(exc).partition(" (fix: ")[2].rstrip(")") or (
+        "check the model file and its descriptor (input name and shape)"
+    )
+    where = m.descriptor_path
+    if where is None:
+        return fix
+    if m.package_dir is not None and m.package_dir not in where.parents:
+        # The descriptor the model was imported with (assets/); the user edits the
+        # package's copy and imports again.
+        return (
+            f"{fix}: edit {m.package_dir / 'descriptor.json'}, then store it again with "
+            "panoptes app add-raw-model"
+        )
+    return f"{fix} ({where})"
 
 
 class Signal(enum.Enum):
@@ -177,6 +219,7 @@ class Runtime:
         mjpeg_port: int | None = 0,
         mp4: bool = True,
         owner_file: Path | None = None,
+        shared_output: bool = False,
         model_cache: Path | None = None,
         isolation: str | None = None,
         restart_on_start_failure: bool = True,
@@ -195,7 +238,9 @@ class Runtime:
         ) or "us-east-1"
         self.pace, self.loop, self.max_frames = pace, loop, max_frames
         self.mjpeg_port, self.mp4 = mjpeg_port, mp4
-        self.owner_file = owner_file
+        # shared_output: this instance takes part in "the newest app owns the output"
+        # through the machine's default owner file (what the device agent asks for).
+        self.owner_file = owner_file or (shared_output_owner_file() if shared_output else None)
         self.model_cache = model_cache
         self.isolation = isolation
         self.restart_on_start_failure = restart_on_start_failure
@@ -208,6 +253,9 @@ class Runtime:
         self.procs: dict[str, _Proc] = {}
         self.models: dict[str, Any] = {}  # node -> ModelServer
         self._model_restarts: dict[str, _Restart] = {}
+        self._stats: dict[str, Any] = {}  # node -> ModelClient asking its server's counters
+        self._calls: dict[str, tuple[int, int]] = {}  # node -> (earlier servers', last count)
+        self._stats_next: dict[str, float] = {}  # node -> when to ask its server again
         self.states: dict[str, NodeStatus] = {}
         self.notes: list[str] = []
         self.start_failures: dict[str, str] = {}
@@ -245,14 +293,8 @@ class Runtime:
             self.states[cam.stream] = NodeStatus(cam.stream, "camera")
         for s in self.plan.sinks:
             self.states[s.node] = NodeStatus(s.node, "sink")
-        if self.plan.codes and self.isolation is None:
-            self.isolation = sandbox.available()
-            if self.isolation is None:
-                raise RunError(
-                    "code nodes need a private mount namespace (for /panorama and "
-                    "/opt/aws/panorama) and none is available here",
-                    "run as root (as the appliance does), or install bubblewrap (bwrap)",
-                )
+        if self.plan.codes:
+            self._check_isolation()
         prepared = {c.node: self._prepare_code(c) for c in self.plan.codes}
         self._start_models()
         self._make_rings()
@@ -273,6 +315,28 @@ class Runtime:
             self._start_code(c, prepared[c.node])
         self._monitor = threading.Thread(target=self._watch, name="runtime-monitor", daemon=True)
         self._monitor.start()
+
+    def _check_isolation(self) -> None:
+        if self.isolation is None:
+            self.isolation = sandbox.available()
+            if self.isolation is None:
+                raise RunError(
+                    "code nodes need a private mount namespace (for /panorama and "
+                    "/opt/aws/panorama) and none is available here",
+                    "run as root (as the appliance does), or install bubblewrap "
+                    "(apt-get install bubblewrap)",
+                )
+        elif self.isolation not in sandbox.MODES:
+            raise RunError(
+                f"isolation {self.isolation!r} is not a sandbox mode",
+                f"use one of {', '.join(sandbox.MODES)}, or None to pick the best available",
+            )
+        elif self.isolation == "bwrap" and not sandbox.bwrap_works():
+            raise RunError(
+                "isolation 'bwrap' was asked for, but bubblewrap is missing or may not "
+                "create namespaces here",
+                "apt-get install bubblewrap (and allow unprivileged user namespaces)",
+            )
 
     def _prepare_code(self, c: CodePlan) -> code_mod.PreparedCode:
         node_dir = self.workdir / "nodes" / c.node
@@ -295,11 +359,8 @@ class Runtime:
                 ).start()
             except models.ModelError as exc:
                 state.status, state.detail = ERROR, str(exc)
-                raise RunError(
-                    f"model node {m.node!r}: {exc}",
-                    "check the model file and its descriptor.json (input name and shape)",
-                    m.node,
-                ) from None
+                raise RunError(f"model node {m.node!r}: {exc}".partition(" (fix: ")[0],
+                               _model_fix(m, exc), m.node) from None  # fmt: skip
             except models.ModelServerError as exc:
                 state.status, state.detail = ERROR, str(exc)
                 raise RunError(f"model node {m.node!r}: {exc}", "", m.node) from None
@@ -344,7 +405,13 @@ class Runtime:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
+    def _camera_status_file(self, stream: str) -> Path:
+        return self.workdir / "cameras" / f"{stream}.json"
+
     def _start_camera(self, cam: Any) -> None:
+        status_file = self._camera_status_file(cam.stream)
+        status_file.parent.mkdir(parents=True, exist_ok=True)
+        status_file.unlink(missing_ok=True)
         config = {
             "ring": self.camera_rings[cam.stream],
             "uri": cam.uri,
@@ -352,11 +419,19 @@ class Runtime:
             "pace": self.pace,
             "loop": self.loop,
             "max_frames": self.max_frames,
+            "status_file": str(status_file),  # why it has no frames (password masked)
         }
+        # The config goes in a private file: the URI may carry the camera's password,
+        # and a command line is readable by every user (ps).
+        config_file = status_file.with_name(f"{cam.stream}.config.json")
+        config_file.unlink(missing_ok=True)
+        fd = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(config, f)
         p = _Proc(
             cam.stream,
             "camera",
-            [sys.executable, "-m", "panoptes.media.source", json.dumps(config)],
+            [sys.executable, "-m", "panoptes.media.source", f"@{config_file}"],
             self._child_env(),
             self.logs_dir / f"{cam.stream}.log",
         )
@@ -368,6 +443,7 @@ class Runtime:
     def _start_sink(self) -> None:
         if not self.plan.sinks:
             return
+        (self.workdir / "sink.json").unlink(missing_ok=True)  # a previous run's
         rings = []
         for s in self.plan.sinks:
             for code_node, port in s.feeds:
@@ -458,7 +534,7 @@ class Runtime:
             (str(storage), "/opt/aws/panorama/storage"),
         ]
         assert self.isolation is not None
-        argv = sandbox.command(self.isolation, binds, prepared.argv)
+        argv = sandbox.command(self.isolation, binds, prepared.argv, str(node_dir / "root"))
         p = _Proc(
             c.node,
             "code",
@@ -500,6 +576,8 @@ class Runtime:
                     else:
                         p.spawn()
                         st.pid = p.popen.pid if p.popen else None
+                        if p.role == "camera":  # RUNNING again once frames flow
+                            st.status = NOT_AVAILABLE
                 continue
             if p.popen is None or p.finished or p.alive():
                 if p.role == "camera" and p.alive() and self._watchdog(p, st):
@@ -518,6 +596,8 @@ class Runtime:
         self._release_cameras()
         for m in self.models:
             self._check_model(m, now)
+            if self.states[m].status == RUNNING:
+                self._rate(m, self._model_calls(m, now))
         for stream, name in self.camera_rings.items():
             st, r = self.states[stream], self.rings[name]
             if st.status in (RUNNING, PAUSED, NOT_AVAILABLE) and self.procs[stream].alive():
@@ -525,10 +605,31 @@ class Runtime:
                 st.status = {ringmod.RUNNING: RUNNING, ringmod.PAUSED: PAUSED}.get(
                     state, PAUSED if r.control == ringmod.CTL_PAUSE else NOT_AVAILABLE
                 )
+                if st.status == RUNNING:
+                    st.detail = ""
+                elif st.status == NOT_AVAILABLE:
+                    st.detail = self._camera_reason(stream) or st.detail
             self._rate(stream, r.latest_seq)
         sink = self._sink_status()
         for s in self.plan.sinks:
             self._rate(s.node, sink.get("frames", 0))
+        for c in self.plan.codes:
+            self._rate(c.node, self._code_frames(c))
+
+    def _code_frames(self, c: CodePlan) -> int:
+        """Frames an application handled: those it put() out, else those it got()."""
+        put = [self.rings[n].latest_seq for (node, _), n in self.output_rings.items()
+               if node == c.node]  # fmt: skip
+        if put:
+            return sum(put)
+        streams = {s for v in c.media_inputs.values() for s in v}
+        others = {s for o in self.plan.codes if o is not c for v in o.media_inputs.values()
+                  for s in v}  # fmt: skip
+        if streams & others:
+            return 0  # a camera shared with another app: its readers are not told apart
+        return sum(
+            x["taken"] for s in streams for x in self.rings[self.camera_rings[s]].info()["readers"]
+        )
 
     def _check_model(self, node: str, now: float) -> None:
         """Restart a model server that died, on the same address, with backoff."""
@@ -570,6 +671,37 @@ class Runtime:
         log.warning("model node %s: %s in %.1fs", node, st.detail, r.backoff)
         self._write_log(node, f"panoptes: {st.detail} in {r.backoff:g} s\n")
         r.schedule(now)
+
+    def _model_calls(self, node: str, now: float) -> int:
+        """Requests the model server has served (its own counter), for status and FPS.
+
+        Asked at most once a second, with a short timeout and a pause after a failure:
+        the monitor holds the runtime's lock meanwhile.
+        """
+        from panoptes.models import ModelClient
+
+        st = self.states[node]
+        if now < self._stats_next.get(node, 0.0):
+            return st.frames
+        self._stats_next[node] = now + 1.0
+        client = self._stats.get(node)
+        try:
+            if client is None:
+                address = self.models[node].address
+                client = self._stats[node] = ModelClient(address, timeout=0.2, reconnect_wait=0)
+            served = int(client.stats()["requests"])
+        except Exception:  # restarting, or busy past the timeout: keep the last count
+            self._stats_next[node] = now + 5.0
+            self._stats.pop(node, None)
+            if client is not None:
+                client.close()
+            return st.frames
+        # A restarted server counts from 0 again: add what the earlier ones served.
+        base, last = self._calls.get(node, (0, 0))
+        if served < last:
+            base += last
+        self._calls[node] = (base, served)
+        return base + served
 
     def _readers_ready(self, stream: str) -> bool:
         consumers = [
@@ -645,7 +777,8 @@ class Runtime:
             st.status, st.detail = NOT_AVAILABLE, "stream ended"
             return
         st.status = ERROR
-        st.detail = f"source exited with code {code}: {self._tail(p.log_path, 1)}"
+        why = self._camera_reason(p.name) or self._tail(p.log_path, 1)
+        st.detail = f"source exited with code {code}: {why}"
         if code == 2:  # could not open a file: retrying will not help
             p.finished = True
             r.state = ringmod.FAILED
@@ -669,6 +802,13 @@ class Runtime:
                 p.finished = True
                 return
         self._schedule(p)
+
+    def _camera_reason(self, stream: str) -> str:
+        """Why a camera source has no frames, as it last said (its password masked)."""
+        try:
+            return str(json.loads(self._camera_status_file(stream).read_text())["reason"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return ""
 
     def _sink_status(self) -> dict[str, Any]:
         try:
@@ -697,6 +837,13 @@ class Runtime:
     @property
     def output_url(self) -> str | None:
         return self._sink_status().get("url")
+
+    @property
+    def owns_output(self) -> bool | None:
+        """Whether this app's output is the one shown (None: it has no output node)."""
+        if not self.plan.sinks:
+            return None
+        return bool(self._sink_status().get("owner", False))
 
     @property
     def output_frames(self) -> int:
@@ -786,6 +933,10 @@ class Runtime:
                         st = self.states.get(p.name)
                         if st is not None and st.status != ERROR:
                             st.status = NOT_AVAILABLE
+            self._release_output()
+            for client in self._stats.values():
+                client.close()
+            self._stats.clear()
             for node, server in self.models.items():
                 server.stop()
                 self.states[node].status = NOT_AVAILABLE
@@ -800,6 +951,15 @@ class Runtime:
                 self._creds.close()
                 self._creds = None
             self._logs.ship()
+
+    def _release_output(self) -> None:
+        """Hand the shared output back: without an owner file, the sinks still running
+        all publish again (the device shows the remaining app)."""
+        if self.owner_file is None or not self.plan.sinks:
+            return
+        with contextlib.suppress(OSError):
+            if self.owner_file.read_text().strip() == self.instance_id:
+                self.owner_file.unlink()
 
     def __enter__(self) -> Runtime:
         return self if self.started else self.start()
