@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from panoptes import __version__
+from panoptes.cli.agent import agent
 from panoptes.cli.app import app_cli
 from panoptes.cli.env import env
 from panoptes.cli.manifest import manifest_cli
@@ -23,6 +24,7 @@ app.add_typer(app_cli, name="app")
 app.command("up")(up)
 app.command("serve")(serve)
 app.command("env")(env)
+app.command("agent")(agent)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,426 @@
+"""The reconciler: make what runs on the device match the desired state.
+
+One thread. Each new desired state (a `Revision` of panoptes.link's DesiredState) is
+applied in order:
+
+* an instance to run that does not: report DEPLOYMENT_IN_PROGRESS, fetch its
+  packages' assets (agent.assets), lay out and plan its project (agent.deployment),
+  start a panoptes.runtime.Runtime in ``DATA/instances/<id>``, wait until every code
+  node has started, report DEPLOYMENT_SUCCEEDED (or DEPLOYMENT_FAILED with the reason,
+  health ERROR). An instance that ``Replaces`` another stops the old one only once it
+  runs itself: a failed replacement leaves the old one running.
+* an instance to remove (``Desired: REMOVED``): stop it, delete its folder, report
+  REMOVAL_SUCCEEDED.
+* NodeSignals (PAUSED / RUNNING) are applied to running instances' camera streams.
+* jobs are handed to the jobs handler (``self.jobs.handle(job)``, once per JobId);
+  each started instance's log folder to the log shipper (``self.logs.watch(folder,
+  group)``), see `JobHandler` and `LogWatcher`.
+
+Then the revision is acknowledged (link.REPORT_ACK). Health (HealthStatus and each
+node instance's status) is reported when it changes and every `health_seconds`.
+
+Everything the device reached is kept in DATA/state.json (agent.state): at start the
+reconciler applies the saved desired state again, so instances that ran come back
+after a restart of the agent or the machine, with the control plane out of reach.
+Reports that cannot be sent (offline) are not queued: `resend()` (on reconnect)
+sends the current state of every instance again.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from panoptes import link
+from panoptes.agent import deployment
+from panoptes.agent.assets import AssetCache, AssetError
+from panoptes.agent.state import AgentState, InstanceRecord
+from panoptes.runtime import ERROR, PAUSED, RUNNING, RunError, Runtime, Signal
+from panoptes.runtime import client as rt_client
+
+log = logging.getLogger("panoptes.agent")
+
+IN_PROGRESS, SUCCEEDED, FAILED = (
+    "DEPLOYMENT_IN_PROGRESS",
+    "DEPLOYMENT_SUCCEEDED",
+    "DEPLOYMENT_FAILED",
+)
+REMOVED = "REMOVAL_SUCCEEDED"
+DEPLOY_TIMEOUT = 180.0  # seconds for every code node to make its first SDK call
+DESCRIPTION_MAX = 255  # ApplicationInstance StatusDescription's length limit
+
+
+class JobHandler(Protocol):
+    """agent/jobs.py (REBOOT, OTA): called once per new JobId of a desired state."""
+
+    def handle(self, job: dict[str, Any]) -> None: ...
+
+
+class LogWatcher(Protocol):
+    """agent/logship.py: ships the files of ``folder`` to the log group ``group``."""
+
+    def watch(self, folder: Path, group: str) -> None: ...
+
+
+Publish = Callable[[str, dict[str, Any]], bool]
+
+
+@dataclass
+class _Running:
+    runtime: Runtime
+    entry: dict[str, Any]
+    health: tuple[str, dict[str, str]] | None = None
+    health_sent: float = 0.0
+    signals: dict[str, str] = field(default_factory=dict)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        data_dir: Path,
+        device_id: str,
+        assets: AssetCache,
+        publish: Publish,
+        *,
+        jobs: JobHandler | None = None,
+        logs: LogWatcher | None = None,
+        runtime_options: dict[str, Any] | None = None,
+        health_seconds: float = link.HEARTBEAT_SECONDS,
+        deploy_timeout: float = DEPLOY_TIMEOUT,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.device_id = device_id
+        self.assets = assets
+        self.publish = publish
+        self.jobs = jobs
+        self.logs = logs
+        self.runtime_options = {"mjpeg_port": 0, "mp4": False, **(runtime_options or {})}
+        self.health_seconds = health_seconds
+        self.deploy_timeout = deploy_timeout
+        self.state = AgentState.load(self.data_dir)
+        self.running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+        self._pending: dict[str, Any] | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._resend = threading.Event()
+        self._ack: int | None = None
+        self._jobs_seen: set[str] = set()
+        self._thread: threading.Thread | None = None
+
+    # -- public ----------------------------------------------------------------------
+
+    def start(self) -> Reconciler:
+        self._thread = threading.Thread(target=self._loop, name="agent-reconciler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the loop and every runtime; state.json keeps them for the next start."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(60)
+        for iid in list(self.running):
+            self._stop_runtime(iid)
+
+    def set_desired(self, desired: dict[str, Any]) -> None:
+        """A desired state arrived (any thread); the loop applies the newest one."""
+        with self._lock:
+            self._pending = desired
+        self._wake.set()
+
+    def resend(self) -> None:
+        """Send every instance's status and health again (the link reconnected)."""
+        self._resend.set()
+        self._wake.set()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """What the device knows of each instance, for `panoptes agent` to print."""
+        out = []
+        with self._lock:
+            records = dict(self.state.instances)
+            running = dict(self.running)
+        for iid, rec in records.items():
+            r = running.get(iid)
+            out.append(
+                {
+                    "ApplicationInstanceId": iid,
+                    "Status": rec.status,
+                    "StatusDescription": rec.description,
+                    "Running": r is not None,
+                    "HealthStatus": r.health[0] if r and r.health else "NOT_AVAILABLE",
+                    "Nodes": dict(r.health[1]) if r and r.health else {},
+                    "OutputUrl": r.runtime.output_url if r else None,
+                }
+            )
+        return out
+
+    # -- the loop --------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        if self.state.desired is not None:
+            log.info("restoring the last desired state (revision %s)", self.state.revision)
+            self._guard(self._apply, self.state.desired, True)
+        while not self._stop.is_set():
+            self._wake.wait(1.0)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            with self._lock:
+                desired, self._pending = self._pending, None
+            if desired is not None and self._is_new(desired):
+                self._guard(self._apply, desired, False)
+            if self._resend.is_set():
+                self._resend.clear()
+                self._guard(self._send_all)
+            self._guard(self._check_health)
+            self._guard(self._send_ack)
+
+    def _guard(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:  # the loop must outlive any one mistake
+            log.exception("reconciler: %s", getattr(fn, "__name__", fn))
+
+    def _is_new(self, desired: dict[str, Any]) -> bool:
+        rev = desired.get("Revision")
+        return rev is None or rev != self.state.revision
+
+    def _apply(self, desired: dict[str, Any], restoring: bool) -> None:
+        self.state.desired = desired
+        self._save()
+        entries = desired.get("ApplicationInstances") or []
+        wanted = {e["ApplicationInstanceId"] for e in entries}
+        for iid in [i for i in self.running if i not in wanted]:
+            self._remove(iid, report=False)  # gone from the control plane altogether
+        for iid in [i for i in self.state.instances if i not in wanted]:
+            self.state.instances.pop(iid, None)
+        for entry in entries:
+            if self._stop.is_set():
+                return
+            if entry.get("Desired") == "REMOVED":
+                self._remove(entry["ApplicationInstanceId"], report=True)
+            else:
+                self._ensure_running(entry, desired, restoring)
+        self._save()
+        self._hand_jobs(desired.get("Jobs") or [])
+        self._ack = desired.get("Revision")
+        self._send_ack()
+
+    # -- deploy ----------------------------------------------------------------------
+
+    def _ensure_running(self, entry: dict[str, Any], desired: dict, restoring: bool) -> None:
+        iid = entry["ApplicationInstanceId"]
+        rec = self.state.instances.get(iid)
+        if iid in self.running:
+            self.running[iid].entry = entry
+            self._apply_signals(iid, entry)
+        elif rec is not None and (rec.replaced or rec.status in (FAILED, REMOVED)):
+            pass  # a failed deployment is not retried; a replaced one stays stopped
+        elif rec is not None and rec.status == SUCCEEDED:
+            self._deploy(entry, desired, quiet=True)  # it ran before this start
+        else:
+            self._deploy(entry, desired, quiet=False)
+        rec = self.state.instances.get(iid)
+        if rec is not None and not restoring and entry.get("Status") != rec.status:
+            self._report_status(iid, rec)  # the control plane missed a report
+
+    def _deploy(self, entry: dict[str, Any], desired: dict[str, Any], quiet: bool) -> None:
+        iid = entry["ApplicationInstanceId"]
+        if not quiet:
+            self._set_status(iid, IN_PROGRESS)
+        folder = self.instance_dir(iid)
+        rt: Runtime | None = None
+        try:
+            packages = deployment.needed_packages(entry, desired.get("Packages") or [])
+            files = deployment.fetch_assets(packages, self.assets)
+            project = deployment.lay_out(folder, entry, packages, files)
+            plan = deployment.plan(project, entry)
+            rt = Runtime(
+                plan,
+                folder,
+                instance_id=iid,
+                model_cache=self.data_dir / "cache" / "models",
+                owner_file=self.data_dir / "output-owner",
+                **self.runtime_options,
+            )
+            rt.start()
+            self._wait_started(rt)
+        except (deployment.DeploymentError, AssetError, RunError) as exc:
+            self._failed(iid, rt, str(exc), quiet)
+            return
+        except Exception as exc:
+            log.exception("deploying %s", iid)
+            self._failed(iid, rt, f"unexpected error on the device: {exc}", quiet)
+            return
+        self.running[iid] = _Running(rt, entry, signals=_default_signals(rt))
+        if self.logs is not None:
+            self.logs.watch(rt.logs_dir, link.instance_log_group(self.device_id, iid))
+        self._apply_signals(iid, entry)
+        self._set_status(iid, SUCCEEDED, replaced=False)
+        log.info("%s runs (%s)", iid, "restarted" if quiet else "deployed")
+        old = entry.get("Replaces")
+        if old and old in self.running:
+            log.info("%s replaces %s: stopping the old one", iid, old)
+            self._stop_runtime(old)
+            old_rec = self.state.instances.setdefault(old, InstanceRecord(SUCCEEDED))
+            old_rec.replaced = True
+            self._save()
+        self._check_health()
+
+    def _wait_started(self, rt: Runtime) -> None:
+        """Every code node made its first SDK call; DeploymentError when one failed."""
+        deadline = time.monotonic() + self.deploy_timeout
+        markers = [rt.workdir / "nodes" / c.node / rt_client.STARTED for c in rt.plan.codes]
+        while not all(m.exists() for m in markers):
+            if rt.start_failures:
+                node, detail = next(iter(rt.start_failures.items()))
+                last = (rt.app_log().strip().splitlines() or [""])[-1]
+                raise deployment.DeploymentError(
+                    f"code node {node!r} failed to start: {detail}" + (f": {last}" if last else "")
+                )
+            if time.monotonic() > deadline:
+                raise deployment.DeploymentError(
+                    f"the application did not start within {self.deploy_timeout:g} s"
+                )
+            if self._stop.wait(0.2):
+                raise deployment.DeploymentError("the agent stopped during the deployment")
+
+    def _failed(self, iid: str, rt: Runtime | None, reason: str, quiet: bool) -> None:
+        log.warning("%s: deployment failed: %s", iid, reason)
+        if rt is not None:
+            rt.stop()
+        if quiet:  # it ran before: its status stays, its health says what is wrong
+            rec = self.state.instances[iid]
+            rec.description = reason[:DESCRIPTION_MAX]
+            self._save()
+        else:
+            self._set_status(iid, FAILED, reason)
+        self.publish(
+            link.REPORT,
+            {"Type": link.REPORT_HEALTH, "ApplicationInstanceId": iid,
+             "HealthStatus": ERROR, "Nodes": {}},
+        )  # fmt: skip
+
+    # -- signals ---------------------------------------------------------------------
+
+    def _apply_signals(self, iid: str, entry: dict[str, Any]) -> None:
+        r = self.running[iid]
+        for node, want in (entry.get("NodeSignals") or {}).items():
+            if want not in (RUNNING, PAUSED) or r.signals.get(node, RUNNING) == want:
+                continue
+            try:
+                r.runtime.signal(node, Signal.PAUSE if want == PAUSED else Signal.RESUME)
+            except KeyError:
+                log.warning("%s: no node %s to signal", iid, node)
+                continue
+            r.signals[node] = want
+            log.info("%s: %s %s", iid, node, "paused" if want == PAUSED else "resumed")
+
+    # -- remove ----------------------------------------------------------------------
+
+    def _remove(self, iid: str, report: bool) -> None:
+        self._stop_runtime(iid)
+        folder = self.instance_dir(iid)
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        if report:
+            rec = self.state.instances.get(iid)
+            if rec is None or rec.status != REMOVED:
+                log.info("%s removed", iid)
+            self._set_status(iid, REMOVED)
+        else:
+            self.state.instances.pop(iid, None)
+
+    def _stop_runtime(self, iid: str) -> None:
+        r = self.running.pop(iid, None)
+        if r is None:
+            return
+        forget = getattr(self.logs, "forget", None)
+        if forget is not None:
+            forget(r.runtime.logs_dir)
+        r.runtime.stop()
+
+    def instance_dir(self, iid: str) -> Path:
+        return self.data_dir / "instances" / iid
+
+    # -- reports ---------------------------------------------------------------------
+
+    def _set_status(
+        self, iid: str, status: str, description: str = "", replaced: bool | None = None
+    ) -> None:
+        rec = self.state.instances.get(iid) or InstanceRecord(status)
+        rec.status, rec.description = status, description[:DESCRIPTION_MAX]
+        if replaced is not None:
+            rec.replaced = replaced
+        with self._lock:
+            self.state.instances[iid] = rec
+        self._save()
+        self._report_status(iid, rec)
+
+    def _report_status(self, iid: str, rec: InstanceRecord) -> bool:
+        msg: dict[str, Any] = {
+            "Type": link.REPORT_INSTANCE,
+            "ApplicationInstanceId": iid,
+            "Status": rec.status,
+            "StatusDescription": rec.description or None,
+            "RuntimeStates": None,
+        }
+        return self.publish(link.REPORT, msg)
+
+    def _check_health(self) -> None:
+        now = time.monotonic()
+        for iid, r in list(self.running.items()):
+            nodes = {name: s.status for name, s in r.runtime.status().items()}
+            health = ERROR if any(v == ERROR for v in nodes.values()) else RUNNING
+            current = (health, nodes)
+            if current != r.health or now - r.health_sent >= self.health_seconds:
+                sent = self.publish(
+                    link.REPORT,
+                    {"Type": link.REPORT_HEALTH, "ApplicationInstanceId": iid,
+                     "HealthStatus": health, "Nodes": nodes},
+                )  # fmt: skip
+                with self._lock:
+                    r.health = current
+                r.health_sent = now if sent else 0.0
+
+    def _send_all(self) -> None:
+        for iid, rec in list(self.state.instances.items()):
+            self._report_status(iid, rec)
+        for r in self.running.values():
+            r.health_sent = 0.0  # the next check sends it
+        if self.state.revision is not None:
+            self._ack = self.state.revision
+
+    def _send_ack(self) -> None:
+        if self._ack is not None and self.publish(
+            link.REPORT, {"Type": link.REPORT_ACK, "Revision": self._ack}
+        ):
+            self._ack = None
+
+    def _hand_jobs(self, jobs: list[dict[str, Any]]) -> None:
+        for job in jobs:
+            job_id = job.get("JobId")
+            if not job_id or job_id in self._jobs_seen:
+                continue
+            self._jobs_seen.add(job_id)
+            if self.jobs is None:
+                log.warning("job %s (%s): no job handler in this agent", job_id, job.get("JobType"))
+                continue
+            self.jobs.handle(job)
+
+    def _save(self) -> None:
+        with self._lock:
+            self.state.save(self.data_dir)
+
+
+def _default_signals(rt: Runtime) -> dict[str, str]:
+    """What a fresh runtime does: onSignal cameras wait for RESUME, the rest run."""
+    return {c.stream: PAUSED if c.launch == "onSignal" else RUNNING for c in rt.plan.cameras}

@@ -1,0 +1,377 @@
+"""The control plane's side of the device link, for agent tests, with real components.
+
+* `Pki`: certificates from the control plane's own platform CA (DATA/ca).
+* `running_broker`: Mosquitto on a free port, TLS with client certificates, the CN as
+  user name and an ACL that keeps each device under its own topics (panoptes.link).
+* `running_asset_server`: the device endpoint's asset route (link.DEVICE_HTTP_ASSETS)
+  over mutual TLS, reading the control plane's object store, Range supported.
+* `Bridge`: an MQTT client with the control plane's identity that publishes the
+  retained desired state and collects the device's reports.
+* `desired_state`: DeviceView.desired_state plus what the contract adds (Revision,
+  Manifest, Overrides, Packages with their assets), read through the public API.
+
+The channel room (panoptes.cloud.channel) builds the production versions of the last
+three; these exist so that the agent is tested against real TLS, MQTT and HTTP now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import ipaddress
+import json
+import ssl
+import subprocess
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from api_helpers import Stack, serve_in_thread
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from panoptes import link
+from panoptes.cloud.services.provisioning import PlatformCA
+from serve_support import free_port
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+
+
+class Pki:
+    """Issue certificates signed by the control plane's platform CA."""
+
+    def __init__(self, data_dir: Path, out: Path) -> None:
+        self.ca = PlatformCA.load_or_create(data_dir, datetime.now(UTC))
+        self.out = out
+        out.mkdir(parents=True, exist_ok=True)
+        self.ca_path = out / "ca.pem"
+        self.ca_path.write_text(self.ca.pem)
+
+    def issue(self, cn: str, server: bool = False) -> tuple[Path, Path]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.now(UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+            .issuer_name(self.ca.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        )
+        if server:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            ).add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            )
+        else:
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+            )
+        cert = builder.sign(self.ca.key, hashes.SHA256())
+        cert_path, key_path = self.out / f"{cn}.pem", self.out / f"{cn}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        key_path.chmod(0o600)
+        return cert_path, key_path
+
+
+# --- the broker ---------------------------------------------------------------------------
+
+
+class Broker:
+    def __init__(self, pki: Pki, folder: Path, port: int | None = None) -> None:
+        self.pki, self.folder = pki, folder
+        self.port = port or free_port()
+        self.url = f"mqtts://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+        cert, key = pki.issue("broker", server=True)
+        acl = folder / "acl"
+        acl.write_text(
+            f"user {link.BRIDGE_IDENTITY}\ntopic readwrite {link.TOPIC_ROOT}/#\n\n"
+            f"pattern readwrite {link.TOPIC_ROOT}/%u/#\n"
+        )
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            f"cafile {pki.ca_path}\ncertfile {cert}\nkeyfile {key}\n"
+            "require_certificate true\nuse_identity_as_username true\n"
+            f"acl_file {acl}\npersistence false\nlog_dest stderr\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+        )
+
+    def start(self, timeout: float = 15.0) -> Broker:
+        log = (self.folder / "mosquitto.log").open("a")
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)], stdout=log, stderr=log, stdin=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            import socket
+
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+        raise RuntimeError(
+            f"mosquitto did not start: {(self.folder / 'mosquitto.log').read_text()}"
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@contextmanager
+def running_broker(pki: Pki, folder: Path) -> Iterator[Broker]:
+    broker = Broker(pki, folder).start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+class Bridge:
+    """The control plane's MQTT client: publishes desired states, collects reports."""
+
+    def __init__(self, pki: Pki, broker: Broker) -> None:
+        cert, key = pki.issue(link.BRIDGE_IDENTITY)
+        ctx = ssl.create_default_context(cafile=str(pki.ca_path))
+        ctx.load_cert_chain(str(cert), str(key))
+        self.reports: list[dict[str, Any]] = []
+        self.presence: dict[str, str] = {}
+        self.cond = threading.Condition()
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=link.BRIDGE_IDENTITY, clean_session=True
+        )
+        self.client.tls_set_context(ctx)
+        self.client.on_message = self._message
+        subscribed = threading.Event()
+        self.client.on_connect = lambda c, *_: (
+            c.subscribe([(f"{link.TOPIC_ROOT}/+/{link.REPORT}", 1),
+                         (f"{link.TOPIC_ROOT}/+/{link.PRESENCE}", 1)]),
+            subscribed.set(),
+        )  # fmt: skip
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+        if not subscribed.wait(15):
+            raise RuntimeError("the bridge could not connect to the broker")
+
+    def _message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        parsed = link.parse_topic(msg.topic)
+        if parsed is None:
+            return
+        device, kind = parsed
+        with self.cond:
+            if kind == link.PRESENCE:
+                self.presence[device] = msg.payload.decode()
+            else:
+                self.reports.append({"DeviceId": device, **link.decode(msg.payload)})
+            self.cond.notify_all()
+
+    def publish_desired(self, device_id: str, desired: dict[str, Any]) -> None:
+        info = self.client.publish(
+            link.topic(device_id, link.DESIRED), link.encode(desired), qos=1, retain=True
+        )
+        info.wait_for_publish(10)
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 60, what: str = ""
+    ) -> dict[str, Any]:
+        """The first report (any time so far) that satisfies ``predicate``."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for r in self.reports:
+                    if predicate(r):
+                        return r
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    kinds = [(r.get("Type"), r.get("Status") or r.get("HealthStatus"))
+                             for r in self.reports[-15:]]  # fmt: skip
+                    raise AssertionError(f"timed out waiting for {what or 'a report'}: {kinds}")
+                self.cond.wait(min(left, 0.5))
+
+    def statuses(self, instance_id: str) -> list[str]:
+        with self.cond:
+            return [
+                r["Status"]
+                for r in self.reports
+                if r.get("Type") == link.REPORT_INSTANCE
+                and r.get("ApplicationInstanceId") == instance_id
+            ]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+# --- the device endpoint's asset route ----------------------------------------------------
+
+
+class AssetServer:
+    """link.DEVICE_HTTP_ASSETS/{bucket}/{key} from an object store, over mutual TLS.
+
+    ``cut_after``: the first response of each object stops after that many bytes (an
+    interrupted download); ``corrupt``: object keys served with one byte flipped.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.cut_after: int | None = None
+        self.corrupt: set[str] = set()
+        self.requests: list[tuple[str, str | None]] = []
+        self._cut_done: set[str] = set()
+
+    async def asset(self, request: Request) -> Response:
+        bucket, key = request.path_params["bucket"], request.path_params["key"]
+        rng = request.headers.get("range")
+        self.requests.append((key, rng))
+        info = self.store.head(bucket, key)
+        if info is None:
+            return Response("no such asset", status_code=404)
+        with self.store.open(bucket, key) as f:
+            data = f.read()
+        if key in self.corrupt:
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
+        start = int(rng.removeprefix("bytes=").split("-")[0]) if rng else 0
+        body = data[start:]
+        headers = {"Content-Length": str(len(body)), "Accept-Ranges": "bytes"}
+        status = 200
+        if rng:
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+        if self.cut_after is not None and key not in self._cut_done:
+            self._cut_done.add(key)
+            part = body[: self.cut_after]
+
+            async def interrupted() -> Any:
+                yield part
+                raise ConnectionResetError("cut on purpose")  # the connection drops
+
+            return StreamingResponse(interrupted(), status_code=status, headers=headers)
+        return Response(body, status_code=status, headers=headers)
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[Route(link.DEVICE_HTTP_ASSETS + "/{bucket}/{key:path}", self.asset)]
+        )
+
+
+@contextmanager
+def running_asset_server(pki: Pki, store: Any) -> Iterator[tuple[str, AssetServer]]:
+    cert, key = pki.issue("device-endpoint", server=True)
+    server = AssetServer(store)
+    with serve_in_thread(
+        server.app(),
+        free_port(),
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
+        ssl_ca_certs=str(pki.ca_path),
+        ssl_cert_reqs=ssl.CERT_REQUIRED,
+    ) as url:
+        yield url, server
+
+
+# --- the certificates archive and the desired state ---------------------------------------
+
+
+def archive_for_link(certificates: bytes, path: Path, broker: str, device_endpoint: str) -> Path:
+    """ProvisionDevice's archive with the two endpoints the channel room will add."""
+    src = zipfile.ZipFile(io.BytesIO(certificates))
+    with zipfile.ZipFile(path, "w") as out:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "provisioning.json":
+                info = json.loads(data)
+                info["Broker"], info["DeviceEndpoint"] = broker, device_endpoint
+                data = json.dumps(info, indent=2).encode()
+            out.writestr(name, data)
+    return path
+
+
+def _package_entry(stack: Stack, ref: dict[str, Any]) -> dict[str, Any]:
+    client, s3 = stack.client(), stack.s3()
+    listed = client.list_packages()["Packages"]
+    package_id = next(p["PackageId"] for p in listed if p["PackageName"] == ref["name"])
+    loc = client.describe_package(PackageId=package_id)["StorageLocation"]
+    key = f"{loc['ManifestPrefixLocation']}/{ref['version']}/{ref['patchVersion']}.json"
+    manifest = json.loads(s3.get_object(Bucket=loc["Bucket"], Key=key)["Body"].read())
+    assets = []
+    for asset in manifest["nodePackage"].get("assets", []):
+        for impl in asset.get("implementations", []):
+            for name in (impl.get("assetUri"), impl.get("descriptorUri")):
+                if not name or impl.get("type") == "system":
+                    continue
+                obj_key = f"{loc['BinaryPrefixLocation']}/{name}"
+                body = s3.get_object(Bucket=loc["Bucket"], Key=obj_key)["Body"].read()
+                assets.append(
+                    {
+                        "Name": name,
+                        "Sha256": hashlib.sha256(body).hexdigest(),
+                        "Size": len(body),
+                        "Path": f"{link.DEVICE_HTTP_ASSETS}/{loc['Bucket']}/{obj_key}",
+                    }
+                )
+    return {
+        "Account": ref["account"],
+        "Name": ref["name"],
+        "Version": ref["version"],
+        "PatchVersion": ref["patchVersion"],
+        "Manifest": manifest,
+        "Assets": assets,
+    }
+
+
+def desired_state(stack: Stack, device_id: str, revision: int) -> dict[str, Any]:
+    """The DesiredState message of panoptes.link for the device, from the real DB."""
+    desired = stack.view.desired_state(device_id)
+    client = stack.client()
+    packages: dict[tuple, dict[str, Any]] = {}
+    for entry in desired["ApplicationInstances"]:
+        details = client.describe_application_instance_details(
+            ApplicationInstanceId=entry["ApplicationInstanceId"]
+        )
+        entry["Manifest"] = details["ManifestPayload"]["PayloadData"]
+        entry["Overrides"] = (details.get("ManifestOverridesPayload") or {}).get("PayloadData")
+        for ref in entry["Plan"]["packages"]:
+            if ref is None or ref["account"] == "panorama":
+                continue
+            key = (ref["account"], ref["name"], ref["version"], ref["patchVersion"])
+            if key not in packages:
+                packages[key] = _package_entry(stack, ref)
+    desired["Revision"] = revision
+    desired["Packages"] = list(packages.values())
+    return desired
