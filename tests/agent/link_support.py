@@ -20,6 +20,7 @@ import hashlib
 import io
 import ipaddress
 import json
+import os
 import ssl
 import subprocess
 import threading
@@ -32,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from api_helpers import Stack, serve_in_thread
+import pytest
+from api_helpers import Stack, running_stack, serve_in_thread
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -47,6 +49,18 @@ from panoptes.cloud.services.provisioning import PlatformCA
 from serve_support import free_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
+
+
+@pytest.fixture(scope="module", name="stack")
+def stack_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A control plane built as `panoptes serve` builds it, on SQLite, in a thread."""
+    with running_stack("sqlite", tmp_path_factory.mktemp("control-plane")) as s:
+        yield s
+
+
+@pytest.fixture(scope="module", name="pki")
+def pki_fixture(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return Pki(stack.server.config.data_dir, tmp_path_factory.mktemp("pki"))
 
 
 class Pki:
@@ -121,7 +135,9 @@ class Broker:
             f"cafile {pki.ca_path}\ncertfile {cert}\nkeyfile {key}\n"
             "require_certificate true\nuse_identity_as_username true\n"
             f"acl_file {acl}\npersistence false\nlog_dest stderr\n"
-            "log_type error\nlog_type warning\nlog_type notice\n"
+            # As root, mosquitto drops to its own user, who cannot read pytest's tmp.
+            + ("user root\n" if os.geteuid() == 0 else "")
+            + "log_type error\nlog_type warning\nlog_type notice\n"
         )
 
     def start(self, timeout: float = 15.0) -> Broker:
@@ -166,8 +182,14 @@ def running_broker(pki: Pki, folder: Path) -> Iterator[Broker]:
 class Bridge:
     """The control plane's MQTT client: publishes desired states, collects reports."""
 
-    def __init__(self, pki: Pki, broker: Broker) -> None:
+    def __init__(
+        self,
+        pki: Pki,
+        broker: Broker,
+        on_report: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
         cert, key = pki.issue(link.BRIDGE_IDENTITY)
+        self.on_report = on_report
         ctx = ssl.create_default_context(cafile=str(pki.ca_path))
         ctx.load_cert_chain(str(cert), str(key))
         self.reports: list[dict[str, Any]] = []
@@ -198,7 +220,10 @@ class Bridge:
             if kind == link.PRESENCE:
                 self.presence[device] = msg.payload.decode()
             else:
-                self.reports.append({"DeviceId": device, **link.decode(msg.payload)})
+                report = link.decode(msg.payload)
+                self.reports.append({"DeviceId": device, **report})
+                if self.on_report is not None and kind == link.REPORT:
+                    self.on_report(device, report)
             self.cond.notify_all()
 
     def publish_desired(self, device_id: str, desired: dict[str, Any]) -> None:
@@ -208,15 +233,23 @@ class Bridge:
         info.wait_for_publish(10)
 
     def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 60, what: str = ""
+        self,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout: float = 60,
+        what: str = "",
+        fail: Callable[[dict[str, Any]], bool] | None = None,
+        since: int = 0,
     ) -> dict[str, Any]:
-        """The first report (any time so far) that satisfies ``predicate``."""
+        """The first report from ``since`` on (an index into ``reports``) that satisfies
+        ``predicate``; one that satisfies ``fail`` first ends the wait at once."""
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
-                for r in self.reports:
+                for r in self.reports[since:]:
                     if predicate(r):
                         return r
+                    if fail is not None and fail(r):
+                        raise AssertionError(f"while waiting for {what or 'a report'}: {r}")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     kinds = [(r.get("Type"), r.get("Status") or r.get("HealthStatus"))
@@ -303,6 +336,39 @@ def running_asset_server(pki: Pki, store: Any) -> Iterator[tuple[str, AssetServe
         ssl_cert_reqs=ssl.CERT_REQUIRED,
     ) as url:
         yield url, server
+
+
+# --- applying reports to the control plane, as its channel will -------------------------
+
+
+def apply_report(view: Any, device_id: str, report: dict[str, Any]) -> None:
+    """Record a device report through DeviceView; one it cannot apply is dropped."""
+    now = datetime.now(UTC)
+    kind = report.get("Type")
+    try:
+        if kind == link.REPORT_HEARTBEAT:
+            view.heartbeat(
+                device_id,
+                now,
+                current_software=report.get("CurrentSoftware"),
+                serial_number=report.get("SerialNumber"),
+                network_status=report.get("NetworkStatus"),
+            )
+        elif kind == link.REPORT_INSTANCE:
+            view.report_instance_status(
+                device_id,
+                report["ApplicationInstanceId"],
+                report["Status"],
+                now,
+                report.get("StatusDescription"),
+            )
+        elif kind == link.REPORT_HEALTH:
+            view.report_health(
+                device_id, report["ApplicationInstanceId"], report["HealthStatus"], now,
+                report.get("Nodes"),
+            )  # fmt: skip
+    except Exception as exc:  # the contract: logged and dropped, the device repeats
+        print(f"report dropped: {report}: {exc}")
 
 
 # --- the certificates archive and the desired state ---------------------------------------

@@ -114,6 +114,10 @@ class AssetCache:
             with part.open(mode) as out:
                 while block := resp.read(CHUNK):
                     out.write(block)
+            # http.client's read(n) returns b"" on an early close instead of raising:
+            # what is still owed of Content-Length says whether the body is complete.
+            if resp.length:
+                raise ConnectionError(f"the connection closed with {resp.length} bytes to go")
 
     def prune(self, keep: set[str]) -> None:
         """Remove cached assets no desired package names any more (and stale .part files)."""

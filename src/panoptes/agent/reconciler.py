@@ -219,6 +219,7 @@ class Reconciler:
     def _ensure_running(self, entry: dict[str, Any], desired: dict, restoring: bool) -> None:
         iid = entry["ApplicationInstanceId"]
         rec = self.state.instances.get(iid)
+        before = rec.status if rec else None
         if iid in self.running:
             self.running[iid].entry = entry
             self._apply_signals(iid, entry)
@@ -229,7 +230,9 @@ class Reconciler:
         else:
             self._deploy(entry, desired, quiet=False)
         rec = self.state.instances.get(iid)
-        if rec is not None and not restoring and entry.get("Status") != rec.status:
+        if rec is None or restoring or rec.status != before:
+            return  # nothing known yet, or just reported
+        if entry.get("Status") != rec.status:
             self._report_status(iid, rec)  # the control plane missed a report
 
     def _deploy(self, entry: dict[str, Any], desired: dict[str, Any], quiet: bool) -> None:
@@ -282,7 +285,7 @@ class Reconciler:
         while not all(m.exists() for m in markers):
             if rt.start_failures:
                 node, detail = next(iter(rt.start_failures.items()))
-                last = (rt.app_log().strip().splitlines() or [""])[-1]
+                last = (rt.app_log(node).strip().splitlines() or [""])[-1]
                 raise deployment.DeploymentError(
                     f"code node {node!r} failed to start: {detail}" + (f": {last}" if last else "")
                 )
