@@ -34,7 +34,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from api_helpers import Stack, running_stack, serve_in_thread
+from api_helpers import Stack, publish_package, running_stack, serve_in_thread
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -369,6 +369,46 @@ def apply_report(view: Any, device_id: str, report: dict[str, Any]) -> None:
             )  # fmt: skip
     except Exception as exc:  # the contract: logged and dropped, the device repeats
         print(f"report dropped: {report}: {exc}")
+
+
+# --- packages and cameras, as a developer publishes them -------------------------------
+
+
+def publish_project(stack: Stack, project: Path, code_package: str) -> None:
+    """Build the code package's source asset (no container engine), then upload and
+    register every package of the project folder."""
+    from typer.testing import CliRunner
+
+    from panoptes.cli.app import app_cli
+
+    code = project / "packages" / code_package
+    (code / "requirements.txt").write_text("")
+    (project / "assets").mkdir(exist_ok=True)
+    res = CliRunner().invoke(
+        app_cli,
+        ["build-container", "--container-asset-name", "code_asset", "--package-path", str(code),
+         "--engine", "none", "--no-wheelhouse", "--project-dir", str(project)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    for folder in sorted((project / "packages").iterdir()):
+        doc = json.loads((folder / "package.json").read_text())
+        files = {}
+        for asset in doc["nodePackage"]["assets"]:
+            for impl in asset["implementations"]:
+                for uri in (impl.get("assetUri"), impl.get("descriptorUri")):
+                    if uri:
+                        files[uri] = (project / "assets" / uri).read_bytes()
+        publish_package(stack, doc, files)
+
+
+def register_rtsp_camera(stack: Stack, name: str, url: str, password: str = "pa:ss/w@rd") -> None:
+    stack.client().create_node_from_template_job(
+        TemplateType="RTSP_CAMERA_STREAM",
+        OutputPackageName=name,
+        OutputPackageVersion="1.0",
+        NodeName=name,
+        TemplateParameters={"Username": "admin", "Password": password, "StreamUrl": url},
+    )
 
 
 # --- the certificates archive and the desired state ---------------------------------------

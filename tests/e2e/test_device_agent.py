@@ -26,7 +26,7 @@ for _folder in (TESTS / "cloud", TESTS / "agent"):
         sys.path.insert(0, str(_folder))
 
 import appkit  # noqa: E402
-from api_helpers import Stack, deploy_params, publish_package  # noqa: E402
+from api_helpers import Stack, deploy_params  # noqa: E402
 from link_support import (  # noqa: E402
     Bridge,
     Broker,
@@ -35,13 +35,13 @@ from link_support import (  # noqa: E402
     archive_for_link,
     desired_state,
     pki_fixture,  # noqa: F401  (fixture)
+    publish_project,
+    register_rtsp_camera,
     running_asset_server,
     stack_fixture,  # noqa: F401  (fixture)
 )
-from typer.testing import CliRunner  # noqa: E402
 
 from panoptes import link  # noqa: E402
-from panoptes.cli.app import app_cli  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -55,7 +55,7 @@ CAMERA_NODE = "camera_node_override"  # the sample's overrides put MY_CAMERA the
 
 
 def _publish_sample(stack: Stack, root: Path, squeezenet: Path, camera_url: str) -> None:
-    """Build the sample's project (real model, code as a source asset), upload, register."""
+    """The sample's project (real model, code as a source asset), uploaded and registered."""
     project = appkit.build_project(
         root,
         "sample",
@@ -64,30 +64,8 @@ def _publish_sample(stack: Stack, root: Path, squeezenet: Path, camera_url: str)
         extra_files={"squeezenet_classes.json": appkit.classes_json()},
         code_name="SAMPLE_CODE",
     )
-    code = project / "packages" / f"{appkit.ACCOUNT}-SAMPLE_CODE-1.0"
-    (code / "requirements.txt").write_text("")
-    res = CliRunner().invoke(
-        app_cli,
-        ["build-container", "--container-asset-name", "code_asset", "--package-path", str(code),
-         "--engine", "none", "--no-wheelhouse", "--project-dir", str(project)],
-    )  # fmt: skip
-    assert res.exit_code == 0, res.output
-    for folder in sorted((project / "packages").iterdir()):
-        doc = json.loads((folder / "package.json").read_text())
-        files = {}
-        for asset in doc["nodePackage"]["assets"]:
-            for impl in asset["implementations"]:
-                for uri in (impl.get("assetUri"), impl.get("descriptorUri")):
-                    if uri:
-                        files[uri] = (project / "assets" / uri).read_bytes()
-        publish_package(stack, doc, files)
-    stack.client().create_node_from_template_job(
-        TemplateType="RTSP_CAMERA_STREAM",
-        OutputPackageName="MY_CAMERA",
-        OutputPackageVersion="1.0",
-        NodeName="MY_CAMERA",
-        TemplateParameters={"Username": "admin", "Password": "pa:ss/w@rd", "StreamUrl": camera_url},
-    )
+    publish_project(stack, project, f"{appkit.ACCOUNT}-SAMPLE_CODE-1.0")
+    register_rtsp_camera(stack, "MY_CAMERA", camera_url)
 
 
 def sample_params(stack: Stack, device_id: str, **extra: Any) -> dict[str, Any]:
