@@ -31,3 +31,13 @@ def test_every_package_of_the_plan_comes_from_the_desired_state_at_its_patch() -
     assert needed_packages({"Plan": plan}, [other_patch, code]) == [code]
     with pytest.raises(DeploymentError, match=r"111::CODE 1\.0 \(patch aa\) is not in"):
         needed_packages({"Plan": plan}, [other_patch])
+
+
+def test_a_camera_source_never_logs_the_password_the_agent_put_into_its_url() -> None:
+    from panoptes.media.source import redact
+
+    url = stream_url({"StreamUrl": "rtsp://cam:554/x", "Username": "u", "Password": "s3cr:t"})
+    message = f"cannot reach {url} (Connection refused: '{url}')"
+    assert "s3cr" not in redact(message)
+    assert redact(message).count("rtsp://u:***@cam:554/x") == 2
+    assert redact("/dev/video0") == "/dev/video0"

@@ -160,11 +160,12 @@ def test_a_port_opens_only_when_the_overrides_confirm_it_and_closes_with_the_ins
             doc["networkRoutingRules"] = [rule]
         return json.dumps({"nodeGraphOverrides": doc})
 
-    def deploy(confirm: bool) -> str:
+    def deploy(confirm: bool, manifest: str = graph, **extra: Any) -> str:
         return stack.client().create_application_instance(
             DefaultRuntimeContextDevice=device.device_id,
-            ManifestPayload={"PayloadData": graph},
+            ManifestPayload={"PayloadData": manifest},
             ManifestOverridesPayload={"PayloadData": overrides(confirm)},
+            **extra,
         )["ApplicationInstanceId"]
 
     def remove(instance_id: str) -> None:
@@ -186,9 +187,56 @@ def test_a_port_opens_only_when_the_overrides_confirm_it_and_closes_with_the_ins
     device.push()
     device.reached(confirmed, "DEPLOYMENT_SUCCEEDED")
     appkit.wait_until(lambda: _get(host) == "hello from the app", 30, "the device port")
-    acks = [r["Revision"] for r in device.reports if r.get("Type") == link.REPORT_ACK]
-    assert acks == sorted(acks) and acks[-1] == device.revision
-    # ... and closes with the instance.
-    remove(confirmed)
+
+    def acks() -> list[int]:
+        return [r["Revision"] for r in device.reports if r.get("Type") == link.REPORT_ACK]
+
+    appkit.wait_until(lambda: device.revision in acks(), 30, "the ack")  # after the apply
+    assert acks() == sorted(acks())
+
+    # A replacement that needs the same device port but cannot start: the old one
+    # gives up the port for it, then runs again.
+    broken = appkit.build_project(
+        tmp_path / "broken",
+        {"application.py": "raise SystemExit('this version cannot start')\n"},
+        inbound_ports=(container,),
+        routing=[rule],
+        code_name="PORT_BAD",
+    )
+    publish_project(stack, broken, f"{appkit.ACCOUNT}-PORT_BAD-1.0")
+    bad_graph = compact(for_account((broken / "graphs/app/graph.json").read_text(), stack.account))
+    before = device.reconciler.running[confirmed].runtime
+    bad = deploy(True, bad_graph, ApplicationInstanceIdToReplace=confirmed)
+    device.push()
+    appkit.wait_until(
+        lambda: any(
+            r.get("Status") == "DEPLOYMENT_FAILED" and r["ApplicationInstanceId"] == bad
+            for r in device.reports
+        ),
+        180,
+        "the broken replacement to fail",
+    )
+    failure = next(r for r in device.reports if r.get("ApplicationInstanceId") == bad and (
+        r.get("Status") == "DEPLOYMENT_FAILED"))  # fmt: skip
+    # It got the port (no "cannot open device port") and failed on its own.
+    assert "failed to start" in failure["StatusDescription"], failure
+    assert "this version cannot start" in failure["StatusDescription"]
+    running = device.reconciler.running
+    appkit.wait_until(lambda: confirmed in running, 60, "the old one to run again")
+    assert running[confirmed].runtime is not before  # it was stopped, then restarted
+    appkit.wait_until(lambda: _get(host) == "hello from the app", 60, "the old one's port")
+    shown = stack.client().describe_application_instance(ApplicationInstanceId=confirmed)
+    assert shown["Status"] == "DEPLOYMENT_SUCCEEDED"
+
+    # A good replacement on the same port takes over from the old one.
+    newer = deploy(True, ApplicationInstanceIdToReplace=confirmed)
+    device.push()
+    device.reached(newer, "DEPLOYMENT_SUCCEEDED")
+    appkit.wait_until(lambda: _get(host) == "hello from the app", 30, "the replacement's port")
+    device.push()  # the old one's removal (the control plane asked for it on success)
+    device.reached(confirmed, "REMOVAL_SUCCEEDED", 60)
+
+    # ... and the port closes with the instance.
+    remove(newer)
     assert _get(host).startswith("error:")
-    assert not (tmp_path / "device" / "instances" / confirmed).exists()
+    assert not (tmp_path / "device" / "instances" / newer).exists()

@@ -241,11 +241,13 @@ class Reconciler:
             self._set_status(iid, IN_PROGRESS)
         folder = self.instance_dir(iid)
         rt: Runtime | None = None
+        freed: _Running | None = None  # an instance stopped early to free its ports
         try:
             packages = deployment.needed_packages(entry, desired.get("Packages") or [])
             files = deployment.fetch_assets(packages, self.assets)
             project = deployment.lay_out(folder, entry, packages, files)
             plan = deployment.plan(project, entry)
+            freed = self._free_ports_of_replaced(entry, {host for _, _, host in plan.routing})
             rt = Runtime(
                 plan,
                 folder,
@@ -256,18 +258,28 @@ class Reconciler:
             )
             rt.start()
             self._wait_started(rt)
-        except (deployment.DeploymentError, AssetError, RunError) as exc:
-            self._failed(iid, rt, str(exc), quiet)
-            return
         except Exception as exc:
-            log.exception("deploying %s", iid)
-            self._failed(iid, rt, f"unexpected error on the device: {exc}", quiet)
+            if self._stop.is_set():  # not a failure: the next start deploys it again
+                if rt is not None:
+                    rt.stop()
+                return
+            if not isinstance(exc, deployment.DeploymentError | AssetError | RunError):
+                log.exception("deploying %s", iid)
+                exc = RuntimeError(f"unexpected error on the device: {exc}")
+            self._failed(iid, rt, str(exc), quiet)
+            if freed is not None:  # a failed replacement leaves the old one running
+                log.info("%s failed: starting %s again", iid, entry.get("Replaces"))
+                self._deploy(freed.entry, desired, quiet=True)
             return
         self.running[iid] = _Running(rt, entry, signals=_default_signals(rt))
         if self.logs is not None:
             self.logs.watch(rt.logs_dir, link.instance_log_group(self.device_id, iid))
         self._apply_signals(iid, entry)
-        self._set_status(iid, SUCCEEDED, replaced=False)
+        if quiet:  # it ran before: nothing new to report but its health
+            self.state.instances[iid].replaced = False
+            self._save()
+        else:
+            self._set_status(iid, SUCCEEDED, replaced=False)
         log.info("%s runs (%s)", iid, "restarted" if quiet else "deployed")
         old = entry.get("Replaces")
         if old and old in self.running:
@@ -278,6 +290,18 @@ class Reconciler:
             self._save()
         self._check_health()
 
+    def _free_ports_of_replaced(self, entry: dict[str, Any], ports: set[int]) -> _Running | None:
+        """Stop the instance ``entry`` replaces now if it holds device ports the new one
+        opens (both cannot bind them); it is started again if the new one fails."""
+        old = entry.get("Replaces")
+        r = self.running.get(old) if old else None
+        if r is None or not ports & {host for _, _, host in r.runtime.plan.routing}:
+            return None
+        log.info("%s needs device ports %s held by %s: stopping it first", entry.get(
+            "ApplicationInstanceId"), sorted(ports), old)  # fmt: skip
+        self._stop_runtime(old)
+        return r
+
     def _wait_started(self, rt: Runtime) -> None:
         """Every code node made its first SDK call; DeploymentError when one failed."""
         deadline = time.monotonic() + self.deploy_timeout
@@ -285,7 +309,7 @@ class Reconciler:
         while not all(m.exists() for m in markers):
             if rt.start_failures:
                 node, detail = next(iter(rt.start_failures.items()))
-                last = (rt.app_log(node).strip().splitlines() or [""])[-1]
+                last = _last_app_line(rt, node)
                 raise deployment.DeploymentError(
                     f"code node {node!r} failed to start: {detail}" + (f": {last}" if last else "")
                 )
@@ -422,6 +446,15 @@ class Reconciler:
     def _save(self) -> None:
         with self._lock:
             self.state.save(self.data_dir)
+
+
+def _last_app_line(rt: Runtime, node: str) -> str:
+    """The application's own last words (its traceback's last line), not the runtime's."""
+    for text in (rt.app_log(), rt.app_log(node)):
+        lines = [ln for ln in text.strip().splitlines() if not ln.startswith("panoptes:")]
+        if lines:
+            return lines[-1].strip()
+    return ""
 
 
 def _default_signals(rt: Runtime) -> dict[str, str]:

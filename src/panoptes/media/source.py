@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -43,6 +44,15 @@ MAX_BACKOFF = 10.0
 # Test hook (tests only): after this many published frames the decode loop hangs
 # without a heartbeat, like a stuck decoder, so the runtime's watchdog can be tested.
 HANG_AFTER_FRAMES_ENV = "PANOPTES_TEST_HANG_AFTER_FRAMES"
+
+
+_PASSWORD = re.compile(r"(\w+://[^/\s:@]*):[^@\s/]*@")
+
+
+def redact(text: object) -> str:
+    """``text`` with the password of any URL in it masked: logs never carry secrets (the
+    device agent puts a camera's credentials into its stream URL)."""
+    return _PASSWORD.sub(r"\1:***@", str(text))
 
 
 def is_live(uri: str) -> bool:
@@ -91,6 +101,7 @@ class Source:
     def __init__(self, config: dict[str, Any]) -> None:
         self.cfg = config
         self.uri: str = config["uri"]
+        self.shown_uri = config.get("display_uri") or redact(self.uri)  # logs and frames carry this
         self.name: str = config.get("name", "camera")
         self.pace = float(config.get("pace", 1.0))
         self.loop = bool(config.get("loop", False))
@@ -127,11 +138,11 @@ class Source:
                 container = open_container(self.uri)
             except (OSError, av.FFmpegError) as exc:
                 if not live:
-                    log.error("%s: cannot open %s: %s", self.name, self.uri, exc)
+                    log.error("%s: cannot open %s: %s", self.name, self.shown_uri, redact(exc))
                     return 2
                 self.ring.state = STARTING  # not available until a frame comes
-                log.warning("%s: cannot reach %s (%s); retry in %.0fs", self.name, self.uri,
-                            exc, backoff)  # fmt: skip
+                log.warning("%s: cannot reach %s (%s); retry in %.0fs", self.name,
+                            self.shown_uri, redact(exc), backoff)  # fmt: skip
                 self._sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
@@ -139,7 +150,7 @@ class Source:
             try:
                 done = self._play(container, live)
             except (OSError, av.FFmpegError) as exc:
-                log.warning("%s: stream error: %s", self.name, exc)
+                log.warning("%s: stream error: %s", self.name, redact(exc))
                 done = not live
             finally:
                 container.close()
@@ -147,7 +158,7 @@ class Source:
                 break
             if live and not self.stopping:
                 # A killed server ends the stream without an error: a disconnect.
-                log.warning("%s: %s disconnected; reconnecting", self.name, self.uri)
+                log.warning("%s: %s disconnected; reconnecting", self.name, self.shown_uri)
                 self.ring.state = STARTING
                 self._sleep(backoff)
         self.ring.state = ENDED
@@ -205,7 +216,7 @@ class Source:
             w,
             h,
             time_stamp=(int(now), int((now % 1) * 1e6)),
-            extra={"stream_id": self.name, "uri": self.cfg.get("display_uri", self.uri)},
+            extra={"stream_id": self.name, "uri": self.shown_uri},
         )
         if self.published == 0:
             self.writer.set_info(size=(w, h))
