@@ -70,6 +70,8 @@ def test_provisions_once_then_reuses_the_stored_identity(stack: Stack, tmp_path:
     before = (folder / "device.pem").read_bytes()
     assert identity.ensure_identity(data, config=archive).device_id == device_id
     assert identity.ensure_identity(data).device_id == device_id
+    archive.unlink()  # the USB stick was taken out
+    assert identity.ensure_identity(data, config=archive).device_id == device_id
     assert (folder / "device.pem").read_bytes() == before
 
 

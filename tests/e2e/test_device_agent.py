@@ -98,6 +98,7 @@ class Device:
         self.data = tmp / "device"
         self.proc: subprocess.Popen | None = None
         self.revision = 0
+        self.assets: Any = None  # the asset server: what the device downloaded
 
     def start_agent(self) -> None:
         log = (self.tmp / "agent.log").open("a")
@@ -180,8 +181,9 @@ def device(
     stack: Stack, pki: Pki, tmp_path: Path, squeezenet: Path, rtsp_server: Any
 ) -> Iterator[Device]:
     _publish_sample(stack, tmp_path / "project", squeezenet, rtsp_server.url)
-    with running_asset_server(pki, stack.server.backend.env.store) as (asset_url, _server):
+    with running_asset_server(pki, stack.server.backend.env.store) as (asset_url, assets):
         dev = Device(stack, pki, tmp_path, asset_url)
+        dev.assets = assets
         try:
             yield dev
         finally:
@@ -226,8 +228,9 @@ def test_the_agent_provisions_deploys_signals_replaces_restarts_and_removes(
         "NodeInstances"
     ]
     assert {n["NodeInstanceId"]: n["CurrentStatus"] for n in nodes}[CAMERA_NODE] == "RUNNING"
-    # The camera's credentials went into its URL, never into the agent's log.
-    assert "pa:ss/w@rd" not in (device.tmp / "agent.log").read_text()
+    # The camera's credentials went into its URL, never into a log.
+    logs = [device.tmp / "agent.log", *(device.data / "instances" / first).rglob("*.log")]
+    assert not [p for p in logs if "pa:ss" in p.read_text() or "pa%3Ass" in p.read_text()]
 
     # PAUSE and RESUME the camera through the API.
     client = stack.client()
@@ -297,6 +300,7 @@ def test_the_agent_provisions_deploys_signals_replaces_restarts_and_removes(
 
     # Restart the agent with the control plane's broker gone: the instance comes back.
     device.broker.stop()
+    downloads = len(device.assets.requests)
     assert device.stop_agent() == 0
     stopped_at = device.frames(second)
     time.sleep(1.5)
@@ -304,6 +308,7 @@ def test_the_agent_provisions_deploys_signals_replaces_restarts_and_removes(
     (device.data / "instances" / second / "sink.json").unlink()
     device.start_agent()
     device.frames_flow(second, timeout=180)
+    assert len(device.assets.requests) == downloads  # all from the device's own cache
     assert "restoring the last desired state" in (device.tmp / "agent.log").read_text()
     # The broker returns: the agent reconnects and says where things stand.
     mark = len(bridge.reports)

@@ -280,7 +280,7 @@ def ensure_identity(
     that appears in ``watch``."""
     found = load(data_dir)
     if found is not None:
-        if config is not None:
+        if config is not None and Path(config).is_file():  # the stick may be gone by now
             other = read_archive(config).info.get("DeviceId")
             if other != found.device_id:
                 raise ProvisioningError(

@@ -113,20 +113,29 @@ class Reconciler:
         self._ack: int | None = None
         self._jobs_seen: set[str] = set()
         self._thread: threading.Thread | None = None
+        self._health_thread: threading.Thread | None = None
+        self._health_lock = threading.Lock()
 
     # -- public ----------------------------------------------------------------------
 
     def start(self) -> Reconciler:
         self._thread = threading.Thread(target=self._loop, name="agent-reconciler", daemon=True)
         self._thread.start()
+        # Its own thread: a long deployment (downloads, model compiles) must not silence
+        # the health of the instances that already run.
+        self._health_thread = threading.Thread(
+            target=self._health_loop, name="agent-health", daemon=True
+        )
+        self._health_thread.start()
         return self
 
     def stop(self) -> None:
         """Stop the loop and every runtime; state.json keeps them for the next start."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(60)
+        for t in (self._thread, self._health_thread):
+            if t is not None:
+                t.join(60)
         for iid in list(self.running):
             self._stop_runtime(iid)
 
@@ -180,8 +189,11 @@ class Reconciler:
             if self._resend.is_set():
                 self._resend.clear()
                 self._guard(self._send_all)
-            self._guard(self._check_health)
             self._guard(self._send_ack)
+
+    def _health_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            self._guard(self._check_health)
 
     def _guard(self, fn: Callable[..., None], *args: Any) -> None:
         try:
@@ -403,20 +415,26 @@ class Reconciler:
         return self.publish(link.REPORT, msg)
 
     def _check_health(self) -> None:
+        with self._health_lock:
+            for iid, r in list(self.running.items()):
+                self._check_instance_health(iid, r)
+
+    def _check_instance_health(self, iid: str, r: _Running) -> None:
         now = time.monotonic()
-        for iid, r in list(self.running.items()):
-            nodes = {name: s.status for name, s in r.runtime.status().items()}
-            health = ERROR if any(v == ERROR for v in nodes.values()) else RUNNING
-            current = (health, nodes)
-            if current != r.health or now - r.health_sent >= self.health_seconds:
-                sent = self.publish(
-                    link.REPORT,
-                    {"Type": link.REPORT_HEALTH, "ApplicationInstanceId": iid,
-                     "HealthStatus": health, "Nodes": nodes},
-                )  # fmt: skip
-                with self._lock:
-                    r.health = current
-                r.health_sent = now if sent else 0.0
+        nodes = {name: s.status for name, s in r.runtime.status().items()}
+        health = ERROR if any(v == ERROR for v in nodes.values()) else RUNNING
+        current = (health, nodes)
+        if self.running.get(iid) is not r:
+            return  # stopped meanwhile: its removal is what the control plane hears
+        if current != r.health or now - r.health_sent >= self.health_seconds:
+            sent = self.publish(
+                link.REPORT,
+                {"Type": link.REPORT_HEALTH, "ApplicationInstanceId": iid,
+                 "HealthStatus": health, "Nodes": nodes},
+            )  # fmt: skip
+            with self._lock:
+                r.health = current
+            r.health_sent = now if sent else 0.0
 
     def _send_all(self) -> None:
         for iid, rec in list(self.state.instances.items()):
