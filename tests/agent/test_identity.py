@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -195,3 +197,21 @@ def test_the_cli_names_a_refused_credential_and_exits_1(stack: Stack, tmp_path: 
     assert res.returncode == 1, res.stderr
     assert "error:" in res.stderr and "already used provisioning credential" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_the_cli_waits_for_the_archive_and_stops_on_sigterm(tmp_path: Path) -> None:
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "panoptes", "agent", "--watch", str(usb),
+         "--data-dir", str(tmp_path / "d")],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    ready, _, _ = select.select([proc.stderr], [], [], 30)  # what it waits for
+    assert ready, "the agent said nothing in 30 s"
+    line = proc.stderr.readline()
+    assert "waiting for certificates-omni_*.zip in" in line and str(usb) in line
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert "Traceback" not in proc.stderr.read()
