@@ -362,6 +362,8 @@ def apply_report(view: Any, device_id: str, report: dict[str, Any]) -> None:
                 now,
                 report.get("StatusDescription"),
             )
+        elif kind == link.REPORT_ACK and hasattr(view, "acknowledge"):
+            view.acknowledge(device_id, int(report["Revision"]), now)
         elif kind == link.REPORT_HEALTH:
             view.report_health(
                 device_id, report["ApplicationInstanceId"], report["HealthStatus"], now,
@@ -459,6 +461,19 @@ def _package_entry(stack: Stack, ref: dict[str, Any]) -> dict[str, Any]:
         "Manifest": manifest,
         "Assets": assets,
     }
+
+
+def next_desired(stack: Stack, device_id: str, last_revision: int) -> dict[str, Any]:
+    """What the channel publishes after a change. Where DeviceView knows acks (the
+    channel room's), it builds the state and the ack marks delivery; before that, the
+    PENDING instances are marked delivered here."""
+    view = stack.view
+    if hasattr(view, "publishable_state"):
+        return view.publishable_state(device_id)
+    for entry in view.desired_state(device_id)["ApplicationInstances"]:
+        if entry["Status"] in ("DEPLOYMENT_PENDING", "REMOVAL_PENDING"):
+            view.mark_published(entry["ApplicationInstanceId"], datetime.now(UTC))
+    return desired_state(stack, device_id, last_revision + 1)
 
 
 def desired_state(stack: Stack, device_id: str, revision: int) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from link_support import (  # noqa: E402
     Pki,
     apply_report,
     archive_for_link,
-    desired_state,
+    next_desired,
     pki_fixture,  # noqa: F401  (fixture)
     publish_project,
     register_rtsp_camera,
@@ -114,18 +114,13 @@ class Device:
         return self.proc.wait(60)
 
     def publish(self) -> None:
-        """What the channel does on every change: mark delivered, publish retained."""
-        view = self.stack.view
-        for entry in view.desired_state(self.device_id)["ApplicationInstances"]:
-            if entry["Status"] in ("DEPLOYMENT_PENDING", "REMOVAL_PENDING"):
-                view.mark_published(entry["ApplicationInstanceId"], _now())
-        self.revision += 1
-        desired = desired_state(self.stack, self.device_id, self.revision)
+        """What the channel does on every change: publish the desired state, retained."""
+        desired = next_desired(self.stack, self.device_id, self.revision)
+        self.revision = rev = desired["Revision"]
         self.bridge.publish_desired(self.device_id, desired)
-        rev = self.revision
         self.bridge.wait_for(
             lambda r: r.get("Type") == link.REPORT_ACK and r.get("Revision") == rev,
-            timeout=240,
+            timeout=60,
             what=f"ack of revision {rev}",
         )
 
@@ -168,12 +163,6 @@ class Device:
             self.proc.wait(30)
         self.bridge.close()
         self.broker.stop()
-
-
-def _now():
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 @pytest.fixture

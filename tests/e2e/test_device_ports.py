@@ -29,7 +29,7 @@ from api_helpers import Stack, compact, for_account, provision  # noqa: E402
 from link_support import (  # noqa: E402
     Pki,
     apply_report,
-    desired_state,
+    next_desired,
     pki_fixture,  # noqa: F401  (fixture)
     publish_project,
     register_rtsp_camera,
@@ -92,15 +92,10 @@ class Device:
         return True
 
     def push(self) -> None:
-        """The channel's part: mark delivered, hand over the new desired state."""
-        view = self.stack.view
-        for entry in view.desired_state(self.device_id)["ApplicationInstances"]:
-            if entry["Status"] in ("DEPLOYMENT_PENDING", "REMOVAL_PENDING"):
-                from datetime import UTC, datetime
-
-                view.mark_published(entry["ApplicationInstanceId"], datetime.now(UTC))
-        self.revision += 1
-        self.reconciler.set_desired(desired_state(self.stack, self.device_id, self.revision))
+        """The channel's part: hand over the next desired state."""
+        desired = next_desired(self.stack, self.device_id, self.revision)
+        self.revision = desired["Revision"]
+        self.reconciler.set_desired(desired)
 
     def reached(self, instance_id: str, status: str, timeout: float = 180) -> None:
         def done() -> bool:

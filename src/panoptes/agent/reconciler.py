@@ -1,7 +1,7 @@
 """The reconciler: make what runs on the device match the desired state.
 
-One thread. Each new desired state (a `Revision` of panoptes.link's DesiredState) is
-applied in order:
+One thread applies each new desired state (a `Revision` of panoptes.link's
+DesiredState) in order; another reports health:
 
 * an instance to run that does not: report DEPLOYMENT_IN_PROGRESS, fetch its
   packages' assets (agent.assets), lay out and plan its project (agent.deployment),
@@ -16,8 +16,10 @@ applied in order:
   each started instance's log folder to the log shipper (``self.logs.watch(folder,
   group)``), see `JobHandler` and `LogWatcher`.
 
-Then the revision is acknowledged (link.REPORT_ACK). Health (HealthStatus and each
-node instance's status) is reported when it changes and every `health_seconds`.
+Each revision is acknowledged (link.REPORT_ACK) as soon as it arrives, before the
+work: the control plane reads the ack as delivery (PENDING -> REQUESTED). Health
+(HealthStatus and each node instance's status) is reported when it changes and every
+`health_seconds`.
 
 Everything the device reached is kept in DATA/state.json (agent.state): at start the
 reconciler applies the saved desired state again, so instances that ran come back
@@ -208,6 +210,10 @@ class Reconciler:
     def _apply(self, desired: dict[str, Any], restoring: bool) -> None:
         self.state.desired = desired
         self._save()
+        # Acknowledged on receipt, before the work: the control plane takes the ack as
+        # delivery (PENDING -> REQUESTED), which must precede IN_PROGRESS and the rest.
+        self._ack = desired.get("Revision")
+        self._send_ack()
         entries = desired.get("ApplicationInstances") or []
         wanted = {e["ApplicationInstanceId"] for e in entries}
         for iid in [i for i in self.running if i not in wanted]:
@@ -223,8 +229,6 @@ class Reconciler:
                 self._ensure_running(entry, desired, restoring)
         self._save()
         self._hand_jobs(desired.get("Jobs") or [])
-        self._ack = desired.get("Revision")
-        self._send_ack()
 
     # -- deploy ----------------------------------------------------------------------
 
@@ -437,12 +441,13 @@ class Reconciler:
             r.health_sent = now if sent else 0.0
 
     def _send_all(self) -> None:
+        if self.state.revision is not None:  # first, as on receipt (see _apply)
+            self._ack = self.state.revision
+            self._send_ack()
         for iid, rec in list(self.state.instances.items()):
             self._report_status(iid, rec)
         for r in self.running.values():
             r.health_sent = 0.0  # the next check sends it
-        if self.state.revision is not None:
-            self._ack = self.state.revision
 
     def _send_ack(self) -> None:
         if self._ack is not None and self.publish(
