@@ -34,7 +34,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from api_helpers import Stack, publish_package, running_stack, serve_in_thread
+from api_helpers import Stack, deploy_params, publish_package, running_stack, serve_in_thread
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -411,6 +411,42 @@ def register_rtsp_camera(stack: Stack, name: str, url: str, password: str = "pa:
         NodeName=name,
         TemplateParameters={"Username": "admin", "Password": password, "StreamUrl": url},
     )
+
+
+#: The sample's parameters as the guide's graph declares them (tests/e2e/appkit builds it).
+SAMPLE_PARAMS = {
+    "threshold": ("float32", 20.0),
+    "region": ("string", "us-east-1"),
+    "device_id": ("string", "1234ABCD"),
+    "log_level": ("string", "INFO"),
+}
+
+
+def publish_sample(stack: Any, root: Path, squeezenet: Path, camera_url: str) -> None:
+    """The guide's sample app (a real model, its code as a source asset) uploaded and
+    registered, and its MY_CAMERA pointing at ``camera_url``. ``stack``: anything with
+    client(), s3() and account (a Stack, or a client of a `panoptes serve` process)."""
+    import appkit  # tests/e2e
+
+    project = appkit.build_project(
+        root,
+        "sample",
+        params=SAMPLE_PARAMS,
+        model=squeezenet,
+        extra_files={"squeezenet_classes.json": appkit.classes_json()},
+        code_name="SAMPLE_CODE",
+    )
+    publish_project(stack, project, f"{appkit.ACCOUNT}-SAMPLE_CODE-1.0")
+    register_rtsp_camera(stack, "MY_CAMERA", camera_url)
+
+
+def sample_params(stack: Any, device_id: str, **extra: Any) -> dict[str, Any]:
+    """The guide's deployment, with a real Region where its overrides say MY_REGION (the
+    sample's boto3 client refuses that name and the application exits)."""
+    params = deploy_params(stack, device_id)
+    overrides = params["ManifestOverridesPayload"]["PayloadData"].replace("MY_REGION", "us-east-1")
+    params["ManifestOverridesPayload"] = {"PayloadData": overrides}
+    return {**params, **extra}
 
 
 # --- the certificates archive and the desired state ---------------------------------------
