@@ -67,6 +67,23 @@ PORT_APP = textwrap.dedent(
 )
 
 
+class CallPoints:
+    """Stands where agent/jobs.py's JobRunner and agent/logship.py's LogShipper plug in:
+    records what the reconciler hands them."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any, Any]] = []
+
+    def handle(self, job: dict[str, Any], software: dict[str, Any] | None = None) -> None:
+        self.calls.append(("handle", job["JobId"], job["JobType"]))
+
+    def watch(self, folder: Path, group: str) -> None:
+        self.calls.append(("watch", Path(folder), group))
+
+    def unwatch(self, folder: Path) -> None:
+        self.calls.append(("unwatch", Path(folder), None))
+
+
 class Device:
     """A reconciler in this process, reporting to the control plane's DeviceView."""
 
@@ -78,11 +95,14 @@ class Device:
         tls.load_cert_chain(str(cert), str(key))
         self.reports: list[dict[str, Any]] = []
         self.revision = 0
+        self.points = CallPoints()
         self.reconciler = Reconciler(
             data,
             self.device_id,
             AssetCache(data / "cache" / "assets", asset_url, tls),
             self._publish,
+            jobs=self.points,
+            logs=self.points,
             runtime_options={"mjpeg_port": None},
         ).start()
 
@@ -235,3 +255,17 @@ def test_a_port_opens_only_when_the_overrides_confirm_it_and_closes_with_the_ins
     remove(newer)
     assert _get(host).startswith("error:")
     assert not (tmp_path / "device" / "instances" / newer).exists()
+
+    # The call points of the jobs and log-shipping rooms.
+    logs = tmp_path / "device" / "instances" / newer / "output" / "logs"
+    group = link.instance_log_group(device.device_id, newer)
+    calls = device.points.calls
+    assert ("watch", logs, group) in calls and ("unwatch", logs, None) in calls
+    assert calls.index(("watch", logs, group)) < calls.index(("unwatch", logs, None))
+    job = stack.client().create_job_for_devices(DeviceIds=[device.device_id], JobType="REBOOT")
+    job_id = job["Jobs"][0]["JobId"]
+    device.push()
+    appkit.wait_until(lambda: ("handle", job_id, "REBOOT") in calls, 30, "the job handed over")
+    device.push()  # seen again: not handed over twice
+    appkit.wait_until(lambda: device.revision in acks(), 30, "the ack")
+    assert [c for c in calls if c[0] == "handle"] == [("handle", job_id, "REBOOT")]

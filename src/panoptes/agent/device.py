@@ -11,9 +11,14 @@ the control plane is reachable. `panoptes agent` runs it in the foreground; `pan
 up` can run it in-process (`start`/`stop`) or as a child process (the CLI).
 
 Jobs and log shipping come from agent/jobs.py and agent/logship.py: pass factories
-``jobs=lambda agent: ...`` and ``logs=lambda agent: ...``; the reconciler calls
-``jobs.handle(job)`` once per new JobId and ``logs.watch(folder, group)`` for every
-instance it starts (``logs.forget(folder)`` when it stops, if the shipper has it).
+``jobs=lambda agent: JobRunner(...)`` and ``logs=lambda agent: LogShipper(...)``
+(called in `start`, once the identity is known; they publish with
+``agent.publish(kind, message)``). The reconciler calls ``jobs.handle(job, software)``
+once per JobId it sees and ``logs.watch(folder, group)`` / ``logs.unwatch(folder)`` as
+instances start and go; the agent calls ``jobs.republish()`` after every (re)connect
+and ``logs.close()`` at stop, where they exist. A job that needs the process to end
+(REBOOT, OTA) calls ``agent.request_exit(code)``: the agent stops its runtimes and
+`run()` / `panoptes agent` return that exit code to the launcher.
 """
 
 from __future__ import annotations
@@ -55,6 +60,10 @@ class Agent:
         self.identity: Identity | None = None
         self.link: LinkClient | None = None
         self.reconciler: Reconciler | None = None
+        self.jobs: JobHandler | None = None
+        self.logs: LogWatcher | None = None
+        self.exit_code = 0
+        self.exit_requested = threading.Event()
         self._stop = threading.Event()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -78,9 +87,9 @@ class Agent:
             runtime_options=self.runtime_options,
         )
         if self._jobs_factory is not None:
-            self.reconciler.jobs = self._jobs_factory(self)
+            self.jobs = self.reconciler.jobs = self._jobs_factory(self)
         if self._logs_factory is not None:
-            self.reconciler.logs = self._logs_factory(self)
+            self.logs = self.reconciler.logs = self._logs_factory(self)
         self.reconciler.start()
         if ident.broker is None:
             self.say(
@@ -96,26 +105,43 @@ class Agent:
             self.link = LinkClient(
                 ident,
                 self.reconciler.set_desired,
-                on_connected=self.reconciler.resend,
+                on_connected=self._connected,
                 **extra,
             ).start()
         return self
 
     def stop(self) -> None:
-        """Disconnect (presence: offline) and stop every runtime."""
+        """Stop every runtime, ship what logs it can, disconnect (presence: offline)."""
         self._stop.set()
-        if self.link is not None:
-            self.link.stop()
         if self.reconciler is not None:
             self.reconciler.stop()
+        close = getattr(self.logs, "close", None)
+        if close is not None:
+            close()
+        if self.link is not None:
+            self.link.stop()
 
-    def run(self, stop: threading.Event) -> None:
-        """`start`, wait for ``stop``, then `stop` (the foreground form)."""
+    def request_exit(self, code: int) -> None:
+        """End the agent with exit ``code`` (a job's REBOOT or OTA); returns at once."""
+        self.exit_code = code
+        self.exit_requested.set()
+
+    def _connected(self) -> None:
+        assert self.reconciler is not None
+        self.reconciler.resend()
+        republish = getattr(self.jobs, "republish", None)
+        if republish is not None:
+            republish()
+
+    def run(self, stop: threading.Event) -> int:
+        """`start`, wait for ``stop`` or `request_exit`, `stop`; the exit code."""
         self.start()
         try:
-            stop.wait()
+            while not stop.wait(0.5) and not self.exit_requested.is_set():
+                pass
         finally:
             self.stop()
+        return self.exit_code
 
     def __enter__(self) -> Agent:
         return self.start()

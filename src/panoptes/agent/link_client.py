@@ -28,6 +28,7 @@ log = logging.getLogger("panoptes.agent")
 
 RECONNECT_MIN, RECONNECT_MAX = 1, 30
 KEEPALIVE = 30
+PUBACK_TIMEOUT = 10.0
 
 
 class LinkClient:
@@ -115,7 +116,7 @@ class LinkClient:
         client.publish(self.topic(link.PRESENCE), link.ONLINE, qos=1, retain=True)
         client.subscribe(self.topic(link.DESIRED), qos=1)
         self.connected.set()
-        self.publish(link.REPORT, self.heartbeat())
+        self.publish(link.REPORT, self.heartbeat(), confirm=False)  # paho's own thread
         if self.on_connected is not None:
             # Off paho's thread: the callback publishes, and may take a while.
             threading.Thread(target=self._run_on_connected, daemon=True).start()
@@ -152,16 +153,25 @@ class LinkClient:
 
     # -- sending ---------------------------------------------------------------------
 
-    def publish(self, kind: str, message: dict[str, Any]) -> bool:
+    def publish(self, kind: str, message: dict[str, Any], confirm: bool = True) -> bool:
         """Send ``message`` on this device's ``kind`` topic (link.REPORT, link.LOGS).
 
-        True when handed to a connected client (QoS 1); False while offline: nothing
-        is queued, the caller keeps what it must send again.
+        True once the broker acknowledged it (QoS 1 PUBACK; with ``confirm=False``, once
+        handed to a connected client). False while offline or when no PUBACK came in
+        time: nothing is queued, the caller keeps what it must send again.
         """
         if not self.connected.is_set():
             return False
         info = self._client.publish(self.topic(kind), link.encode(message), qos=1)
-        return info.rc == mqtt.MQTT_ERR_SUCCESS
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return False
+        if not confirm:
+            return True
+        try:
+            info.wait_for_publish(PUBACK_TIMEOUT)
+        except (RuntimeError, ValueError):  # the connection went away meanwhile
+            return False
+        return info.is_published()
 
     def report(self, report_type: str, **fields: Any) -> bool:
         """``report(link.REPORT_HEALTH, ApplicationInstanceId=..., ...)``."""
@@ -181,6 +191,6 @@ class LinkClient:
         while not self._stop.wait(self.heartbeat_seconds):
             if self.connected.is_set():
                 try:
-                    self.publish(link.REPORT, self.heartbeat())
+                    self.publish(link.REPORT, self.heartbeat(), confirm=False)
                 except Exception:
                     log.exception("link: heartbeat")

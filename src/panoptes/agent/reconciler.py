@@ -12,9 +12,10 @@ DesiredState) in order; another reports health:
 * an instance to remove (``Desired: REMOVED``): stop it, delete its folder, report
   REMOVAL_SUCCEEDED.
 * NodeSignals (PAUSED / RUNNING) are applied to running instances' camera streams.
-* jobs are handed to the jobs handler (``self.jobs.handle(job)``, once per JobId);
-  each started instance's log folder to the log shipper (``self.logs.watch(folder,
-  group)``), see `JobHandler` and `LogWatcher`.
+* jobs are handed to the jobs handler (``self.jobs.handle(job, software)``, once per
+  JobId); each started instance's log folder to the log shipper
+  (``self.logs.watch(folder, group)``, ``unwatch(folder)`` when it stops), see
+  `JobHandler` and `LogWatcher`.
 
 Each revision is acknowledged (link.REPORT_ACK) as soon as it arrives, before the
 work: the control plane reads the ack as delivery (PENDING -> REQUESTED). Health
@@ -59,15 +60,19 @@ DESCRIPTION_MAX = 255  # ApplicationInstance StatusDescription's length limit
 
 
 class JobHandler(Protocol):
-    """agent/jobs.py (REBOOT, OTA): called once per new JobId of a desired state."""
+    """agent/jobs.py's JobRunner (REBOOT, OTA): a desired state's ``Jobs`` entry and its
+    ``Software``; called once per JobId this process sees (it keeps its own records)."""
 
-    def handle(self, job: dict[str, Any]) -> None: ...
+    def handle(self, job: dict[str, Any], software: dict[str, Any] | None = None) -> None: ...
 
 
 class LogWatcher(Protocol):
-    """agent/logship.py: ships the files of ``folder`` to the log group ``group``."""
+    """agent/logship.py's LogShipper: ships ``folder``'s ``*.log`` files to ``group``;
+    ``unwatch(folder)`` ships what is left and forgets them (the instance is gone)."""
 
     def watch(self, folder: Path, group: str) -> None: ...
+
+    def unwatch(self, folder: Path) -> None: ...
 
 
 Publish = Callable[[str, dict[str, Any]], bool]
@@ -228,7 +233,7 @@ class Reconciler:
             else:
                 self._ensure_running(entry, desired, restoring)
         self._save()
-        self._hand_jobs(desired.get("Jobs") or [])
+        self._hand_jobs(desired.get("Jobs") or [], desired.get("Software"))
 
     # -- deploy ----------------------------------------------------------------------
 
@@ -298,9 +303,11 @@ class Reconciler:
             self._set_status(iid, SUCCEEDED, replaced=False)
         log.info("%s runs (%s)", iid, "restarted" if quiet else "deployed")
         old = entry.get("Replaces")
-        if old and old in self.running:
-            log.info("%s replaces %s: stopping the old one", iid, old)
-            self._stop_runtime(old)
+        if old and (old in self.running or freed is not None):
+            log.info("%s replaces %s: the old one stops for good", iid, old)
+            self._stop_runtime(old, gone=True)
+            if freed is not None and self.logs is not None:
+                self.logs.unwatch(freed.runtime.logs_dir)
             old_rec = self.state.instances.setdefault(old, InstanceRecord(SUCCEEDED))
             old_rec.replaced = True
             self._save()
@@ -370,7 +377,7 @@ class Reconciler:
     # -- remove ----------------------------------------------------------------------
 
     def _remove(self, iid: str, report: bool) -> None:
-        self._stop_runtime(iid)
+        self._stop_runtime(iid, gone=True)
         folder = self.instance_dir(iid)
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
@@ -382,14 +389,15 @@ class Reconciler:
         else:
             self.state.instances.pop(iid, None)
 
-    def _stop_runtime(self, iid: str) -> None:
+    def _stop_runtime(self, iid: str, gone: bool = False) -> None:
+        """Stop an instance's runtime; ``gone``: for good (removed, replaced), so its
+        logs are shipped to the end and forgotten (not when the agent stops)."""
         r = self.running.pop(iid, None)
         if r is None:
             return
-        forget = getattr(self.logs, "forget", None)
-        if forget is not None:
-            forget(r.runtime.logs_dir)
         r.runtime.stop()
+        if gone and self.logs is not None:
+            self.logs.unwatch(r.runtime.logs_dir)  # after the stop: its last lines too
 
     def instance_dir(self, iid: str) -> Path:
         return self.data_dir / "instances" / iid
@@ -455,7 +463,7 @@ class Reconciler:
         ):
             self._ack = None
 
-    def _hand_jobs(self, jobs: list[dict[str, Any]]) -> None:
+    def _hand_jobs(self, jobs: list[dict[str, Any]], software: dict[str, Any] | None) -> None:
         for job in jobs:
             job_id = job.get("JobId")
             if not job_id or job_id in self._jobs_seen:
@@ -464,7 +472,7 @@ class Reconciler:
             if self.jobs is None:
                 log.warning("job %s (%s): no job handler in this agent", job_id, job.get("JobType"))
                 continue
-            self.jobs.handle(job)
+            self.jobs.handle(job, software)
 
     def _save(self) -> None:
         with self._lock:

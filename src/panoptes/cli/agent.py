@@ -76,7 +76,7 @@ def agent(
     err.print(f"device {dev.device_id} (data in {dev.data_dir})")
     shown = None
     try:
-        while not stop.wait(1.0):
+        while not stop.wait(1.0) and not dev.exit_requested.is_set():
             view = (dev.connected, dev.link_error, _instances(dev))
             if view != shown:
                 shown = view
@@ -87,6 +87,8 @@ def agent(
     finally:
         err.print("stopping the device agent")
         dev.stop()
+    if dev.exit_code:
+        raise typer.Exit(dev.exit_code)  # a job asked for it (REBOOT, OTA): the launcher acts
 
 
 def _instances(dev: object) -> tuple[str, ...]:
