@@ -10,4 +10,4 @@ for folder in (TESTS / "cloud", TESTS / "agent"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from link_support import pki_fixture, stack_fixture  # noqa: E402, F401  (fixtures)
+from agent_support import pki_fixture, stack_fixture  # noqa: E402, F401  (fixtures)

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from agent_support import AssetServer, Pki, running_asset_server
 from api_helpers import Stack
-from link_support import AssetServer, Pki, running_asset_server
 
 from panoptes import link
 from panoptes.agent.assets import AssetCache, AssetError

@@ -1,7 +1,7 @@
 """The device agent end to end: a real control plane, Mosquitto over mutual TLS, an RTSP
 camera, `panoptes agent` as a process, the developer guide's sample app with a real model.
 
-The test plays the control plane's channel (tests/agent/link_support.py): it publishes
+The test plays the control plane's channel (tests/agent/agent_support.py): it publishes
 the retained desired state built from the real database and applies the device's
 reports through DeviceView, so what the agent says is checked with the public API.
 """
@@ -26,8 +26,7 @@ for _folder in (TESTS / "cloud", TESTS / "agent"):
         sys.path.insert(0, str(_folder))
 
 import appkit  # noqa: E402
-from api_helpers import Stack  # noqa: E402
-from link_support import (  # noqa: E402
+from agent_support import (  # noqa: E402
     Bridge,
     Broker,
     Pki,
@@ -40,6 +39,7 @@ from link_support import (  # noqa: E402
     sample_params,
     stack_fixture,  # noqa: F401  (fixture)
 )
+from api_helpers import Stack  # noqa: E402
 
 from panoptes import link  # noqa: E402
 

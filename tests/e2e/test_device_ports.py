@@ -25,8 +25,7 @@ for _folder in (TESTS / "cloud", TESTS / "agent"):
         sys.path.insert(0, str(_folder))
 
 import appkit  # noqa: E402
-from api_helpers import Stack, compact, for_account, provision  # noqa: E402
-from link_support import (  # noqa: E402
+from agent_support import (  # noqa: E402
     Pki,
     apply_report,
     next_desired,
@@ -36,6 +35,7 @@ from link_support import (  # noqa: E402
     running_asset_server,
     stack_fixture,  # noqa: F401  (fixture)
 )
+from api_helpers import Stack, compact, for_account, provision  # noqa: E402
 from test_runtime_apps import _free_port  # noqa: E402
 
 from panoptes import link  # noqa: E402

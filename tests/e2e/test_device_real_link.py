@@ -22,8 +22,8 @@ for _folder in (TESTS / "cloud", TESTS / "agent"):
         sys.path.insert(0, str(_folder))
 
 import appkit  # noqa: E402
+from agent_support import publish_sample, sample_params  # noqa: E402
 from api_helpers import REGION, admin_key, panorama_session  # noqa: E402
-from link_support import publish_sample, sample_params  # noqa: E402
 
 from panoptes.agent.identity import read_archive  # noqa: E402
 from serve_support import running_panoptes  # noqa: E402
