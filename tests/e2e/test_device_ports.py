@@ -124,7 +124,8 @@ class Device:
                 for r in self.reports
                 if r.get("ApplicationInstanceId") == instance_id and "Status" in r
             ]
-            assert "DEPLOYMENT_FAILED" not in seen, self.reports[-3:]
+            if status.startswith("DEPLOYMENT_"):  # waiting for a deployment: fail fast
+                assert "DEPLOYMENT_FAILED" not in seen, self.reports[-3:]
             return status in seen
 
         appkit.wait_until(done, timeout, f"{instance_id} {status}")
@@ -269,3 +270,14 @@ def test_a_port_opens_only_when_the_overrides_confirm_it_and_closes_with_the_ins
     device.push()  # seen again: not handed over twice
     appkit.wait_until(lambda: device.revision in acks(), 30, "the ack")
     assert [c for c in calls if c[0] == "handle"] == [("handle", job_id, "REBOOT")]
+    # The failed instance is kept (to be looked at) until removed; then nothing desired
+    # names the packages any more, and their cached assets go too.
+    assert list((tmp_path / "device" / "cache" / "assets").iterdir())
+    remove(bad)
+    device.push()
+    appkit.wait_until(lambda: device.revision in acks(), 30, "the ack")
+    appkit.wait_until(
+        lambda: list((tmp_path / "device" / "cache" / "assets").iterdir()) == [],
+        30,
+        "the cache emptied",
+    )

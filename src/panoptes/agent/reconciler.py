@@ -219,6 +219,8 @@ class Reconciler:
         # delivery (PENDING -> REQUESTED), which must precede IN_PROGRESS and the rest.
         self._ack = desired.get("Revision")
         self._send_ack()
+        # Jobs first: they run in the job runner's thread, not after long deployments.
+        self._hand_jobs(desired.get("Jobs") or [], desired.get("Software"))
         entries = desired.get("ApplicationInstances") or []
         wanted = {e["ApplicationInstanceId"] for e in entries}
         for iid in [i for i in self.running if i not in wanted]:
@@ -233,7 +235,13 @@ class Reconciler:
             else:
                 self._ensure_running(entry, desired, restoring)
         self._save()
-        self._hand_jobs(desired.get("Jobs") or [], desired.get("Software"))
+        if not restoring:  # assets no desired package names any more
+            keep = {
+                str(a["Sha256"]).lower()
+                for p in desired.get("Packages") or []
+                for a in p.get("Assets") or []
+            }
+            self.assets.prune(keep)
 
     # -- deploy ----------------------------------------------------------------------
 
