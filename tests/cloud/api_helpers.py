@@ -44,9 +44,13 @@ SAMPLE_ACCOUNT = "123456789012"
 
 
 @contextmanager
-def serve_in_thread(app: Any, port: int) -> Iterator[str]:
-    """``app`` under uvicorn on 127.0.0.1:PORT in a daemon thread; yields the base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+def serve_in_thread(app: Any, port: int, **options: Any) -> Iterator[str]:
+    """``app`` under uvicorn on 127.0.0.1:PORT in a daemon thread; yields the base URL.
+
+    ``options`` go to uvicorn.Config (``ssl_certfile=...``: the URL is then https)."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **options
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -55,7 +59,7 @@ def serve_in_thread(app: Any, port: int) -> Iterator[str]:
             raise RuntimeError(f"uvicorn did not start on port {port}")
         threading.Event().wait(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if options.get('ssl_certfile') else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

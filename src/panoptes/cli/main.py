@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from panoptes import __version__
+from panoptes.cli.agent import agent
 from panoptes.cli.alarms import alarms_cli
 from panoptes.cli.app import app_cli
 from panoptes.cli.env import env
@@ -34,6 +35,7 @@ app.command("serve")(serve)
 app.command("env")(env)
 app.command("broker-config")(broker_config)
 app.add_typer(software_cli, name="software")
+app.command("agent")(agent)
 
 
 def _version(value: bool) -> None:

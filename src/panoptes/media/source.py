@@ -114,6 +114,7 @@ class Source:
     def __init__(self, config: dict[str, Any]) -> None:
         self.cfg = config
         self.uri: str = config["uri"]
+        self.shown_uri = config.get("display_uri") or redact(self.uri)  # logs and frames carry this
         self.name: str = config.get("name", "camera")
         self.pace = float(config.get("pace", 1.0))
         self.loop = bool(config.get("loop", False))
@@ -251,7 +252,7 @@ class Source:
             w,
             h,
             time_stamp=(int(now), int((now % 1) * 1e6)),
-            extra={"stream_id": self.name, "uri": self.cfg.get("display_uri", self.uri)},
+            extra={"stream_id": self.name, "uri": self.shown_uri},
         )
         if self.published == 0:
             self.writer.set_info(size=(w, h))

@@ -354,7 +354,7 @@ class Runtime:
                 server = models.ModelServer(
                     compiled,
                     name=f"{self.instance_id}-{m.node}",
-                    socket_dir=self.workdir,
+                    socket_dir=self._socket_dir(),
                     intra_op_threads=self.model_threads,
                 ).start()
             except models.ModelError as exc:
@@ -367,6 +367,11 @@ class Runtime:
             self.models[m.node] = server
             state.status, state.pid = RUNNING, server.pid
             self._write_log(m.node, f"model server ready ({compiled.path.name})\n")
+
+    def _socket_dir(self) -> Path | None:
+        # AF_UNIX paths stop at 107 bytes and the server adds ~35 (panoptes-model-*/
+        # model.sock): a deep workdir (the agent's DATA/instances/<id>) uses /tmp.
+        return self.workdir if len(str(self.workdir)) <= 70 else None
 
     def _make_rings(self) -> None:
         readers: dict[str, int] = {}
