@@ -77,7 +77,11 @@ def test_rtsp_camera_reconnects_after_the_server_restarts(tmp_path, rtsp_server)
             timeout=30,
             what="the source to notice the disconnect",
         )
-        _until(lambda: "cannot reach" in cam_log.read_text(), timeout=30, what="a failed retry")
+        _until(
+            lambda: "Failed to get SDP description" in cam_log.read_text(),
+            timeout=30,
+            what="a failed retry",
+        )
         _until(
             lambda: rt.status()["camera_node"].status == NOT_AVAILABLE,
             timeout=5,
@@ -108,8 +112,8 @@ def test_rtsp_wrong_path_is_reported_against_the_camera(tmp_path, rtsp_server):
 
         _until(lambda: "404" in logged(), timeout=30, what="the 404 in the camera's log")
         line = next(x for x in logged().splitlines() if "404" in x)
-        assert f"camera_node: cannot reach {wrong}" in line, line
-        assert "Server returned 404 Not Found" in line, line
+        assert "camera_node: Failed to get SDP description: 404 Not Found" in line, line
+        assert wrong in line, line
         # A live camera keeps retrying (a camera may come back), reported not available.
         _until(
             lambda: rt.status()["camera_node"].status == NOT_AVAILABLE,
