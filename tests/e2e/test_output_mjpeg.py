@@ -4,6 +4,7 @@ shared output."""
 
 from __future__ import annotations
 
+import functools
 import json
 import textwrap
 import time
@@ -20,6 +21,7 @@ from panoptes.runtime import Runtime, make_plan
 from panoptes.spec import resolve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+_until = functools.partial(appkit.wait_until, timeout=60.0)
 
 LABEL_APP = textwrap.dedent(
     """
@@ -42,15 +44,6 @@ def _runtime(tmp: Path, clip: Path, **kw) -> Runtime:
     app = resolve(project / "graphs/app/graph.json", None, project / "packages", deployment=False)
     plan = make_plan(app, project, {"camera_node": [str(clip)]})
     return Runtime(plan, tmp / "work", output_dir=tmp / "out", loop=True, **kw)
-
-
-def _until(predicate, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def read_mjpeg(url: str, parts: int, timeout: float = 10.0) -> list[bytes]:

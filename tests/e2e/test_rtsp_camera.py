@@ -4,6 +4,7 @@ reported against the camera."""
 
 from __future__ import annotations
 
+import functools
 import textwrap
 import time
 from pathlib import Path
@@ -11,10 +12,11 @@ from pathlib import Path
 import appkit
 import pytest
 
-from panoptes.runtime import NOT_AVAILABLE, RUNNING, Runtime, make_plan
+from panoptes.runtime import NOT_AVAILABLE, PAUSED, RUNNING, Runtime, Signal, make_plan
 from panoptes.spec import resolve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+_until = functools.partial(appkit.wait_until, timeout=60.0)
 
 COUNT_APP = textwrap.dedent(
     """
@@ -42,15 +44,6 @@ def _runtime(tmp: Path, uri: str) -> Runtime:
 
 def _frames(rt: Runtime) -> list[str]:
     return [line for line in rt.app_log().splitlines() if line.startswith("FRAME ")]
-
-
-def _until(predicate, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_rtsp_camera_delivers_frames(tmp_path, rtsp_server):
@@ -121,3 +114,59 @@ def test_rtsp_wrong_path_is_reported_against_the_camera(tmp_path, rtsp_server):
             what="the camera reported not available",
         )
         assert _frames(rt) == []
+
+
+TIMEOUT_APP = textwrap.dedent(
+    """
+    import panoramasdk
+
+    node = panoramasdk.node()
+    n = 0
+    while True:
+        try:
+            streams = node.inputs.video_in.get(timeout=1.0)
+        except TimeoutError:
+            print("TIMEOUT", flush=True)
+            continue
+        for s in streams:
+            n += 1
+            print(f"FRAME {n} {s.stream_id} cached={s.is_cached}", flush=True)
+        node.outputs.video_out.put(streams)
+    """
+)
+
+
+def test_pause_stops_decoding_and_resume_restarts_it_without_restarting_the_app(
+    tmp_path, rtsp_server
+):
+    project = appkit.build_project(tmp_path / "p", {"application.py": TIMEOUT_APP})
+    app = resolve(project / "graphs/app/graph.json", None, project / "packages", deployment=False)
+    plan = make_plan(app, project, {"camera_node": [rtsp_server.url]})
+    rt = Runtime(plan, tmp_path / "work", output_dir=tmp_path / "out", mp4=False, mjpeg_port=None)
+    with rt:
+        cam_log = tmp_path / "out" / "logs" / "camera_node.log"
+        _until(lambda: len(_frames(rt)) >= 10, what="frames before the pause")
+        app_pid = rt.status()["code_node"].pid
+        rt.signal("camera_node", Signal.PAUSE)
+        _until(lambda: rt.status()["camera_node"].status == PAUSED, timeout=10, what="PAUSED")
+        _until(lambda: "camera_node: paused" in cam_log.read_text(), timeout=10, what="paused")
+        mark = len(rt.app_log().splitlines())
+        # A paused camera yields nothing: the app's get(timeout) raises TimeoutError.
+        _until(
+            lambda: rt.app_log().splitlines()[mark:].count("TIMEOUT") >= 2,
+            timeout=20,
+            what="TimeoutError in the app while paused",
+        )
+        paused_frames = len(_frames(rt))
+        seq = rt.rings[rt.camera_rings["camera_node"]].latest_seq
+        time.sleep(1.0)
+        assert rt.rings[rt.camera_rings["camera_node"]].latest_seq == seq, "decoded while paused"
+        assert len(_frames(rt)) == paused_frames
+        rt.signal("camera_node", Signal.RESUME)
+        _until(lambda: len(_frames(rt)) >= paused_frames + 10, what="frames after the resume")
+        _until(lambda: rt.status()["camera_node"].status == RUNNING, timeout=10, what="RUNNING")
+        st = rt.status()["code_node"]
+        assert (st.pid, st.restarts, st.errors) == (app_pid, 0, 0), rt.app_log()
+        log = cam_log.read_text()
+        assert "camera_node: resumed" in log and "disconnected" not in log, log
+        assert all(line.endswith("cached=False") for line in _frames(rt))

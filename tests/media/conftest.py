@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,17 +17,6 @@ from panoptes.media.testcamera import CameraServer, unavailable
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))  # appkit: clips made here
 
 FRAME_CAPACITY = 1920 * 1088 * 3  # what the runtime gives a camera ring
-
-
-def until(predicate: Callable[[], object], timeout: float = 60.0, what: str = "condition"):
-    """Poll ``predicate`` until it is truthy; AssertionError naming ``what`` after timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @pytest.fixture(scope="session")

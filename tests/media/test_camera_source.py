@@ -7,8 +7,8 @@ import re
 import time
 
 import pytest
+from appkit import wait_until as until
 
-from conftest import until
 from panoptes.media import FAILED, RingReader
 from panoptes.media.ring import FrameRing
 from panoptes.media.source import EXIT_CONFIG, NOT_H264
