@@ -1,7 +1,8 @@
 """A camera source process: open an RTSP URL, a video file or a V4L2 device, decode, publish.
 
-Run as ``python -m panoptes.media.source CONFIG_JSON`` by the runtime, one process per
-camera stream, so a stuck or crashing decoder takes down nothing else. Frames are
+Run as ``python -m panoptes.media.source CONFIG_JSON`` (or ``@FILE``: then a camera
+password is not on the command line, which every user can read) by the runtime, one
+process per camera stream, so a stuck or crashing decoder takes down nothing else. Frames are
 converted to BGR once, here, straight into the ring slot (readers share that one
 conversion). Live sources reconnect with capped exponential backoff and jitter; a
 file plays once at its own frame rate (like a camera) unless ``loop`` is set, then
@@ -14,7 +15,9 @@ stream"); camera credentials never appear in it (camera_url.mask).
 Config keys: ring, uri, name (camera node), username, password (else inside the
 URI), transport ("tcp" default, or "udp"), codecs (accepted codec names; default
 h264, or $PANOPTES_CAMERA_CODECS), pace (1.0 = real time, 0 = as fast as possible),
-loop, max_frames, max_pixels (larger streams are scaled down, aspect kept).
+loop, max_frames, max_pixels (larger streams are scaled down, aspect kept),
+status_file (where the source says why it has no frames: {"reason": ..., "time": ...},
+reason "" once frames flow; the runtime shows it in the node's status).
 """
 
 from __future__ import annotations
@@ -91,9 +94,14 @@ def open_container(uri: str, transport: str = "tcp") -> av.container.InputContai
     return av.open(uri, timeout=OPEN_TIMEOUT)
 
 
+def _ffmpeg_text(exc: BaseException) -> str:
+    """FFmpeg's message without its errno and the URL it quotes (credentials)."""
+    return str(getattr(exc, "strerror", None) or exc or type(exc).__name__)
+
+
 def describe_open_error(uri: str, exc: BaseException) -> str:
     """What a failed open means, in the camera log's wording (no credentials)."""
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    text = _ffmpeg_text(exc)
     if not uri.startswith(("rtsp://", "rtsps://")):
         return f"cannot open {camera_url.mask(uri)}: {text}"
     m = re.match(r"Server returned (\d{3}) ([^(]*)", text)
@@ -183,6 +191,21 @@ class Source:
         self._last_frame = 0.0
         self._size: tuple[int, int] | None = None
         self.hang_after = int(os.environ.get(HANG_AFTER_FRAMES_ENV) or 0)
+        self.status_file = Path(config["status_file"]) if config.get("status_file") else None
+        self.reason: str | None = None
+
+    def _report(self, reason: str) -> None:
+        """Say why there are no frames ("" once they flow), for the runtime's status."""
+        reason = camera_url.mask(reason, self.secrets)
+        if self.status_file is None or reason == self.reason:
+            return
+        self.reason = reason
+        tmp = self.status_file.with_name(self.status_file.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps({"reason": reason, "time": time.time()}))
+            tmp.replace(self.status_file)
+        except OSError as exc:
+            log.warning("%s: cannot write %s: %s", self.name, self.status_file, exc)
 
     def _say(self, level: int, text: str) -> None:
         log.log(level, "%s: %s", self.name, camera_url.mask(text, self.secrets))
@@ -223,15 +246,17 @@ class Source:
                 delay = self.backoff.next()
                 why = describe_open_error(self.url, exc)
                 self._say(logging.WARNING, f"{why}; retry in {delay:.1f} s ({self.shown})")
+                self._report(f"cannot reach {self.shown}: {_ffmpeg_text(exc)}")
                 self._sleep(delay)
                 continue
+            error = ""
             try:
                 end = self._play(container, live)
             except SourceError as exc:
                 return self._fail(str(exc))
             except (OSError, av.FFmpegError) as exc:
-                why = getattr(exc, "strerror", None) or str(exc)
-                self._say(logging.WARNING, f"stream error: {why} ({self.shown})")
+                error = f" ({_ffmpeg_text(exc)})"
+                self._say(logging.WARNING, f"stream error: {_ffmpeg_text(exc)} ({self.shown})")
                 end = _End.LOST if live else _End.DONE
             finally:
                 container.close()
@@ -245,6 +270,7 @@ class Source:
                 self._say(
                     logging.WARNING, f"{self.shown} disconnected; reconnecting in {delay:.1f} s"
                 )
+                self._report(f"{self.shown} disconnected{error}; reconnecting")
                 self._sleep(delay)
         self.ring.state = ENDED
         self._say(logging.INFO, f"ended after {self.published} frames")
@@ -252,6 +278,7 @@ class Source:
 
     def _fail(self, why: str) -> int:
         self._say(logging.ERROR, why)
+        self._report(why)
         self.ring.state = FAILED
         return EXIT_CONFIG
 
@@ -352,13 +379,16 @@ class Source:
                 logging.INFO, f"frames again after a gap of {time.time() - self._lost_at:.1f} s"
             )
             self._lost_at = None
+        if self.reason:
+            self._report("")  # frames flow (again)
         self._last_frame = time.time()
         self.backoff.reset()  # connected and decoding: the next failure starts short
         self.published += 1
 
 
 def main(argv: list[str]) -> int:
-    config = json.loads(argv[0])
+    text = Path(argv[0][1:]).read_text() if argv[0].startswith("@") else argv[0]
+    config = json.loads(text)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
