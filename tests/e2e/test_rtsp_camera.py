@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import appkit
+import cv2
+import numpy as np
 import pytest
 
 from panoptes.runtime import NOT_AVAILABLE, PAUSED, RUNNING, Runtime, Signal, make_plan
@@ -52,7 +54,9 @@ def test_rtsp_camera_delivers_frames(tmp_path, rtsp_server):
         _until(lambda: rt.status()["camera_node"].status == RUNNING, what="RUNNING", timeout=5)
         assert rt.status()["code_node"].errors == 0, rt.app_log()
         frames = _frames(rt)
+        thumb = cv2.imdecode(np.frombuffer(rt.snapshot("camera_node", 160), np.uint8), 1)
     assert all(line.split()[2:] == ["camera_node", "320x240"] for line in frames), frames[:3]
+    assert thumb.shape == (120, 160, 3) and thumb.std() > 10  # the camera's picture, small
 
 
 def test_rtsp_camera_reconnects_after_the_server_restarts(tmp_path, rtsp_server):

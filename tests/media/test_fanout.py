@@ -73,3 +73,22 @@ def test_four_consumers_one_decode_each_at_its_own_pace(ring, source, tmp_path):
     slow = [s for s, _ in results[-1]["got"]]
     # The slow one skipped frames instead of falling behind.
     assert len(slow) < FRAMES and any(b - a > 1 for a, b in itertools.pairwise(slow))
+
+
+def test_a_camera_snapshot_is_its_newest_frame_and_leaves_no_reader(ring, source, tmp_path):
+    import cv2
+    import numpy as np
+
+    from panoptes.media.snapshot import ring_jpeg
+
+    clip = appkit.make_clip(tmp_path / "clip.mp4", frames=10)
+    r = ring()
+    assert ring_jpeg(r.name) is None  # nothing published yet
+    src = source(r, str(clip), pace=0)
+    assert src.proc.wait(60) == 0
+    full = cv2.imdecode(np.frombuffer(ring_jpeg(r.name), np.uint8), cv2.IMREAD_COLOR)
+    thumb = cv2.imdecode(np.frombuffer(ring_jpeg(r.name, 160), np.uint8), cv2.IMREAD_COLOR)
+    assert full.shape == (240, 320, 3) and thumb.shape == (120, 160, 3)
+    last = appkit.pattern(9, 320, 240)
+    assert np.abs(full.astype(int) - last).mean() < 8  # the newest frame, not an older one
+    assert r.info()["readers"] == []
