@@ -36,7 +36,6 @@ import cv2
 import numpy as np
 
 from panoptes.media import ENDED, FrameRing, segment_name
-from panoptes.media.testcamera import CameraServer, unavailable
 
 RING_CAPACITY = 1920 * 1088 * 3
 
@@ -255,6 +254,8 @@ def main() -> None:
                 + (f" ({ours / ff:.2f}x)" if ff else ""),
                 flush=True,
             )
+        from panoptes.media.testcamera import CameraServer, unavailable
+
         why = unavailable()
         if why:
             print(f"RTSP parts skipped: {why}")

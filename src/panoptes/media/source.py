@@ -15,7 +15,8 @@ stream"); camera credentials never appear in it (camera_url.mask).
 Config keys: ring, uri, name (camera node), username, password (else inside the
 URI), transport ("tcp" default, or "udp"), codecs (accepted codec names; default
 h264, or $PANOPTES_CAMERA_CODECS), pace (1.0 = real time, 0 = as fast as possible),
-loop, max_frames, max_pixels (larger streams are scaled down, aspect kept),
+loop (pace 0 on a file: every frame reaches every reader that keeps taking frames),
+max_frames, max_pixels (larger streams are scaled down, aspect kept),
 status_file (where the source says why it has no frames: {"reason": ..., "time": ...},
 reason "" once frames flow; the runtime shows it in the node's status).
 """
@@ -62,6 +63,10 @@ MAX_PIXELS = 1920 * 1080
 CODECS_ENV = "PANOPTES_CAMERA_CODECS"
 NOT_H264 = "Camera did not provide an H264 encoded stream"
 EXIT_CONFIG = 2  # the runtime does not restart a source that exits with this
+# A file played at full speed (pace 0) is lossless: readers take frames in order and
+# the source waits for the slowest to take a frame before it overwrites it, for at most
+# this long (then that reader misses it: a stuck reader only slows the file down).
+READER_PATIENCE = 5.0
 # Test hook (tests only): after this many published frames the decode loop hangs
 # without a heartbeat, like a stuck decoder, so the runtime's watchdog can be tested.
 HANG_AFTER_FRAMES_ENV = "PANOPTES_TEST_HANG_AFTER_FRAMES"
@@ -182,8 +187,10 @@ class Source:
         self.loop = bool(config.get("loop", False))
         self.max_frames = int(config.get("max_frames") or 0)
         self.max_pixels = int(config.get("max_pixels") or MAX_PIXELS)
+        self.lossless = self.pace <= 0 and not is_live(self.url)
         self.ring = FrameRing.attach(config["ring"])
         self.writer = RingWriter(self.ring)
+        self.ring.in_order = self.lossless
         self.published = 0
         self.stopping = False
         self.backoff = Backoff()
@@ -359,7 +366,7 @@ class Source:
 
     def _publish(self, frame: av.VideoFrame, stamp: float) -> None:
         w, h = fit(frame.width, frame.height, self.max_pixels)
-        view = self.writer.begin(w, h)
+        view = self.writer.begin(w, h, wait=READER_PATIENCE if self.lossless else 0.0)
         if view is None:
             return  # every slot held by readers: drop this frame (counted in the ring)
         to_bgr(frame, view)

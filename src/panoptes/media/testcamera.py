@@ -77,6 +77,7 @@ class CameraServer:
         codec: str = "h264",
         size: tuple[int, int] = (320, 240),
         fps: int = 15,
+        pattern: str = "ball",
         username: str | None = None,
         password: str | None = None,
         log: Path | None = None,
@@ -85,6 +86,7 @@ class CameraServer:
             raise ValueError(f"codec must be one of {', '.join(ENCODERS)}, not {codec!r}")
         self.port = port or free_port()
         self.path, self.codec, self.size, self.fps = path.lstrip("/"), codec, size, fps
+        self.pattern = pattern
         self.username, self.password = username, password
         self.log = log
         self.url = f"rtsp://127.0.0.1:{self.port}/{self.path}"
@@ -94,6 +96,7 @@ class CameraServer:
         w, h = self.size
         argv = [SYSTEM_PYTHON, __file__, str(self.port), "--path", self.path]
         argv += ["--codec", self.codec, "--size", f"{w}x{h}", "--fps", str(self.fps)]
+        argv += ["--pattern", self.pattern]
         return argv + (["--user", self.username] if self.username else [])
 
     def start(self, timeout: float = 20.0) -> CameraServer:
@@ -143,9 +146,9 @@ class CameraServer:
 # -- the server (Debian's Python) -----------------------------------------------------------
 
 
-def _launch(codec: str, width: int, height: int, fps: int) -> str:
+def _launch(codec: str, width: int, height: int, fps: int, pattern: str) -> str:
     return (
-        f"( videotestsrc is-live=true pattern=ball "
+        f"( videotestsrc is-live=true pattern={pattern} "
         f"! video/x-raw,width={width},height={height},framerate={fps}/1 "
         f"! timeoverlay ! {ENCODERS[codec].format(fps=fps)} )"
     )
@@ -164,7 +167,7 @@ def serve(args: argparse.Namespace) -> int:
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(_launch(args.codec, width, height, args.fps))
+    factory.set_launch(_launch(args.codec, width, height, args.fps, args.pattern))
     factory.set_shared(True)  # one encoder for every client, like a camera
     if args.user:
         auth = GstRtspServer.RTSPAuth()
@@ -211,6 +214,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--codec", choices=sorted(ENCODERS), default="h264")
     ap.add_argument("--size", default="320x240", help="WIDTHxHEIGHT")
     ap.add_argument("--fps", type=int, default=15)
+    ap.add_argument(
+        "--pattern",
+        default="ball",
+        help="videotestsrc pattern and properties, e.g. 'zone-plate kx2=20 ky2=20 kt=1'",
+    )
     ap.add_argument("--user", default=None, help=f"Basic auth user; password in ${PASSWORD_ENV}")
     args = ap.parse_args(argv)
     args.path = (args.path_arg or args.path).lstrip("/")
