@@ -6,7 +6,8 @@
    alone, and ``ffmpeg -benchmark -i CLIP -f null -`` (decode only, FFmpeg's CLI).
 2. cameras per core: CPU per 720p 15 fps RTSP camera (the test camera on loopback)
    for a source process with one consumer attached, against a process that only
-   decodes the same stream with PyAV; cameras one core sustains = 1 / CPU per camera.
+   decodes the same stream with PyAV, and one that decodes and converts to BGR;
+   cameras one core sustains = 1 / CPU per camera.
 3. glass-to-app: latency from a frame's time stamp (when its packet arrived from the
    RTSP camera) to the return of ``video_in.get()`` in an application, p50/p99.
 
@@ -130,12 +131,14 @@ while True:
         f.image[::64, ::64].sum()  # touch the frame, as any app does
 """
 RAW_DECODER = """
-import sys, av
+import sys, av, cv2
 c = av.open(sys.argv[1], options={"rtsp_transport": "tcp", "timeout": "5000000"})
 s = c.streams.video[0]
 s.thread_type = "SLICE"
+bgr = sys.argv[2] == "bgr"
 for f in c.decode(s):
-    pass
+    if bgr:  # what an application needs: a BGR array (fastest way: yuv420p + OpenCV)
+        cv2.cvtColor(f.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
 """
 
 
@@ -150,19 +153,20 @@ def _measure(pids: list[int], seconds: float) -> float:
     return (sum(_cpu(p) for p in pids) - before) / seconds
 
 
-def cpu_per_camera(url: str, cameras: int, seconds: float, ours: bool) -> tuple[float, float]:
-    """(CPU cores per camera, frames/s per camera) for ``cameras`` clients of ``url``."""
+def cpu_per_camera(url: str, cameras: int, seconds: float, mode: str) -> tuple[float, float]:
+    """(CPU cores per camera, frames/s per camera) for ``cameras`` clients of ``url``:
+    ``ours`` (source + consumer), ``raw`` (PyAV decode) or ``bgr`` (decode + BGR)."""
     procs: list[subprocess.Popen] = []
     rings: list[FrameRing] = []
     try:
         for _ in range(cameras):
-            if ours:
+            if mode == "ours":
                 r = FrameRing.create(segment_name(f"bm-{uuid.uuid4().hex[:6]}"), RING_CAPACITY, 6)
                 rings.append(r)
                 procs.append(subprocess.Popen([sys.executable, "-c", CONSUMER, r.name]))
                 procs.append(source_proc(r.name, url))
             else:
-                procs.append(subprocess.Popen([sys.executable, "-c", RAW_DECODER, url]))
+                procs.append(subprocess.Popen([sys.executable, "-c", RAW_DECODER, url, mode]))
         time.sleep(4)  # imports, connection, first key frame: out of the measurement
         seqs = [r.latest_seq for r in rings]
         used = _measure([p.pid for p in procs], seconds)
@@ -229,10 +233,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--cameras", type=int, default=3)
     ap.add_argument("--latency-frames", type=int, default=300)
+    ap.add_argument("--rtsp-only", action="store_true", help="skip the clip benchmarks")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="panoptes-bench-") as d:
         tmp = Path(d)
-        for name, (w, h) in {"1080p": (1920, 1080), "720p": (1280, 720)}.items():
+        sizes = {} if args.rtsp_only else {"1080p": (1920, 1080), "720p": (1280, 720)}
+        for name, (w, h) in sizes.items():
             clip = make_clip(tmp / f"{name}.mp4", w, h, args.frames)
             runs = []
             for _ in range(2):  # interleaved: both see the same (shared, noisy) machine
@@ -261,13 +267,15 @@ def main() -> None:
             print(f"RTSP parts skipped: {why}")
             return
         with CameraServer(size=(1280, 720), fps=15) as cam:
-            raw_cpu, _ = cpu_per_camera(cam.url, args.cameras, args.seconds, ours=False)
-            our_cpu, fps = cpu_per_camera(cam.url, args.cameras, args.seconds, ours=True)
+            raw_cpu, _ = cpu_per_camera(cam.url, args.cameras, args.seconds, "raw")
+            bgr_cpu, _ = cpu_per_camera(cam.url, args.cameras, args.seconds, "bgr")
+            our_cpu, fps = cpu_per_camera(cam.url, args.cameras, args.seconds, "ours")
             print(
                 f"cameras/core  720p15 RTSP: source+consumer {our_cpu:.3f} cores/camera "
                 f"({fps:.1f} fps delivered) = {1 / our_cpu:.1f} cameras/core | raw PyAV decode "
-                f"{raw_cpu:.3f} cores/camera = {1 / raw_cpu:.1f} cameras/core | ratio "
-                f"{raw_cpu / our_cpu:.2f}x of raw ({args.cameras} clients at once)",
+                f"{raw_cpu:.3f} = {1 / raw_cpu:.1f}/core ({raw_cpu / our_cpu:.2f}x) | raw decode"
+                f"+BGR {bgr_cpu:.3f} = {1 / bgr_cpu:.1f}/core ({bgr_cpu / our_cpu:.2f}x) "
+                f"({args.cameras} clients at once)",
                 flush=True,
             )
             lat = glass_to_app(cam.url, tmp / "lat", args.latency_frames)
