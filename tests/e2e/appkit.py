@@ -253,3 +253,30 @@ def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> Non
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+# --- the live output ---------------------------------------------------------------
+
+
+def read_mjpeg(url: str, parts: int, timeout: float = 10.0) -> list[bytes]:
+    """The first ``parts`` JPEG bodies of a multipart/x-mixed-replace stream."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        ctype = r.headers["Content-Type"]
+        assert ctype.startswith("multipart/x-mixed-replace"), ctype
+        boundary = b"--" + ctype.split("boundary=")[1].strip().encode()
+        out: list[bytes] = []
+        while len(out) < parts:
+            line = r.readline()
+            if not line:
+                break
+            if line.strip() != boundary:
+                continue
+            headers = {}
+            while (line := r.readline().strip()) != b"":
+                key, _, value = line.decode().partition(":")
+                headers[key.strip().lower()] = value.strip()
+            assert headers.get("content-type") == "image/jpeg", headers
+            out.append(r.read(int(headers["content-length"])))
+        return out

@@ -4,6 +4,7 @@ shared output."""
 
 from __future__ import annotations
 
+import functools
 import json
 import textwrap
 import time
@@ -20,6 +21,7 @@ from panoptes.runtime import Runtime, make_plan
 from panoptes.spec import resolve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+_until = functools.partial(appkit.wait_until, timeout=60.0)
 
 LABEL_APP = textwrap.dedent(
     """
@@ -44,37 +46,6 @@ def _runtime(tmp: Path, clip: Path, **kw) -> Runtime:
     return Runtime(plan, tmp / "work", output_dir=tmp / "out", loop=True, **kw)
 
 
-def _until(predicate, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def read_mjpeg(url: str, parts: int, timeout: float = 10.0) -> list[bytes]:
-    """The first ``parts`` JPEG bodies of a multipart/x-mixed-replace stream."""
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        ctype = r.headers["Content-Type"]
-        assert ctype.startswith("multipart/x-mixed-replace"), ctype
-        boundary = b"--" + ctype.split("boundary=")[1].strip().encode()
-        out: list[bytes] = []
-        while len(out) < parts:
-            line = r.readline()
-            if not line:
-                break
-            if line.strip() != boundary:
-                continue
-            headers = {}
-            while (line := r.readline().strip()) != b"":
-                key, _, value = line.decode().partition(":")
-                headers[key.strip().lower()] = value.strip()
-            assert headers.get("content-type") == "image/jpeg", headers
-            out.append(r.read(int(headers["content-length"])))
-        return out
-
-
 def _best_match(frame: np.ndarray, inputs: list[np.ndarray], region) -> np.ndarray:
     ys, xs = region
     diffs = [np.abs(frame[ys, xs].astype(int) - i[ys, xs].astype(int)).mean() for i in inputs]
@@ -93,7 +64,7 @@ def test_mjpeg_stream_carries_the_annotated_output(tmp_path, long_clip):
         _until(lambda: rt.output_url is not None and rt.output_frames > 5, what="output frames")
         url = rt.output_url
         assert url is not None and url.startswith("http://127.0.0.1:")
-        parts = read_mjpeg(url + "stream.mjpg", parts=6)
+        parts = appkit.read_mjpeg(url + "stream.mjpg", parts=6)
     assert len(parts) == 6
     images = [cv2.imdecode(np.frombuffer(p, np.uint8), cv2.IMREAD_COLOR) for p in parts]
     assert all(img is not None and img.shape == (h, w, 3) for img in images)
@@ -129,7 +100,7 @@ def test_most_recently_started_app_owns_the_shared_output(tmp_path, long_clip, m
         _until(lambda: first.output_frames > 5, what="output from the first app")
         assert _sink(first)["owner"] is True
         assert owner.read_text() == first.instance_id
-        assert len(read_mjpeg(first.output_url + "stream.mjpg", parts=2)) == 2
+        assert len(appkit.read_mjpeg(first.output_url + "stream.mjpg", parts=2)) == 2
         # Ring names are per process and node: a second runtime in this same process
         # (two apps, same node names) needs its own, as its own process would have.
         plain = ringmod.segment_name
@@ -140,7 +111,7 @@ def test_most_recently_started_app_owns_the_shared_output(tmp_path, long_clip, m
             _until(lambda: _sink(first).get("owner") is False, timeout=10, what="hand-over")
             assert _sink(second)["owner"] is True
             # The newer app's pictures move; the older one no longer publishes any.
-            assert len(set(read_mjpeg(second.output_url + "stream.mjpg", parts=4))) >= 2
+            assert len(set(appkit.read_mjpeg(second.output_url + "stream.mjpg", parts=4))) >= 2
             frozen = _latest_jpeg(first.output_url)
             frames = first.output_frames
             time.sleep(1.5)

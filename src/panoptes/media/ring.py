@@ -67,7 +67,12 @@ STATE_NAMES[FAILED] = "failed"
 # Control word, written by the runtime, obeyed by the producer.
 CTL_RUN, CTL_PAUSE, CTL_STOP = 0, 1, 2
 
-# header: magic, version, nslots, reserved, capacity, latest_seq, latest_slot,
+# Header flags. IN_ORDER: readers that have taken a frame take the next one still in
+# the ring rather than the newest, and the producer does not overwrite a frame some
+# reader has not taken yet (lossless playback of a file; never for a live camera).
+IN_ORDER = 1
+
+# header: magic, version, nslots, flags, capacity, latest_seq, latest_slot,
 #         state, control, writer_pid, dropped, heartbeat, fps, width, height
 _HDR = struct.Struct("<IIIIQQqIIQQddII")
 _READERS_AT = 256
@@ -205,6 +210,34 @@ class FrameRing:
             self._set(7, value)
 
     @property
+    def in_order(self) -> bool:
+        return bool(self._hdr()[3] & IN_ORDER)
+
+    @in_order.setter
+    def in_order(self, value: bool) -> None:
+        with self._locked():
+            flags = self._hdr()[3]
+            self._set(3, flags | IN_ORDER if value else flags & ~IN_ORDER)
+
+    def _slot_seq(self, slot: int) -> int:
+        return struct.unpack_from("<Q", self._shared, self._slot_at(slot))[0]
+
+    def _untaken(self) -> int:
+        """IN_ORDER: the mask of slots holding a frame that a reader has yet to take.
+
+        Readers that never took a frame do not count: their first take is the newest.
+        """
+        lasts = [last for pid, _, last, _, _ in self._readers() if pid and last]
+        if not lasts:
+            return 0
+        oldest = min(lasts)
+        mask = 0
+        for s in range(self.nslots):
+            if self._slot_seq(s) > oldest:
+                mask |= 1 << s
+        return mask
+
+    @property
     def control(self) -> int:
         return self._hdr()[8]
 
@@ -330,26 +363,55 @@ class RingWriter:
     def heartbeat(self) -> None:
         struct.pack_into("<d", self.ring._shared, 64, time.time())
 
-    def begin(self, width: int, height: int, channels: int = 3) -> np.ndarray | None:
-        """A writable HxWxC view into a free slot, or None when every slot is held."""
+    def begin(
+        self, width: int, height: int, channels: int = 3, wait: float = 0.0
+    ) -> np.ndarray | None:
+        """A writable HxWxC view into a free slot, or None when every slot is held.
+
+        ``wait`` (seconds): on an IN_ORDER ring, how long to wait for readers to take
+        the frames they have not taken yet before overwriting one anyway.
+        """
         r = self.ring
         if width * height * channels > r.capacity:
             raise ValueError(f"{width}x{height}x{channels} does not fit a {r.capacity} byte slot")
-        with r._locked():
-            busy = r._held() | (1 << max(r._hdr()[6], 0) if r._hdr()[6] >= 0 else 0)
-            free = [s for s in range(r.nslots) if not busy >> s & 1]
-            if not free:
-                r._sweep_readers()  # a reader that died keeps its holds until swept
-                busy = r._held() | (1 << r._hdr()[6] if r._hdr()[6] >= 0 else 0)
-                free = [s for s in range(r.nslots) if not busy >> s & 1]
-            if not free:
-                r._set(10, r._hdr()[10] + 1)
-                return None
-            # The lowest free slot: untouched slots never get tmpfs pages at all.
-            slot = free[0]
+        deadline = time.monotonic() + wait
+        nap = 0.0001
+        while True:
+            with r._locked():
+                in_order = r._hdr()[3] & IN_ORDER and time.monotonic() < deadline
+                slot = self._free_slot(bool(in_order))
+                if slot is None and not in_order:
+                    r._set(10, r._hdr()[10] + 1)
+                    return None
+                if slot is not None:
+                    # Until commit, no reader may take this slot's old frame (its
+                    # pixels are being replaced): seq 0 is never newer than anything.
+                    struct.pack_into("<Q", r._shared, r._slot_at(slot), 0)
+            if slot is not None:
+                break
+            # Readers poll nothing back to us: a short, growing nap (the wait is rare:
+            # only when every reader is a whole ring behind).
+            self.heartbeat()
+            time.sleep(nap)
+            nap = min(nap * 2, 0.002)
         self._pending = slot
         at = r._slot_at(slot) + META
         return np.ndarray((height, width, channels), np.uint8, r._shared, at)
+
+    def _free_slot(self, in_order: bool) -> int | None:
+        r = self.ring
+        for attempt in range(2):
+            latest = r._hdr()[6]
+            busy = r._held() | (1 << latest if latest >= 0 else 0)
+            if in_order:
+                busy |= r._untaken()
+            free = [s for s in range(r.nslots) if not busy >> s & 1]
+            if free:
+                # The lowest free slot: untouched slots never get tmpfs pages at all.
+                return free[0]
+            if attempt == 0:
+                r._sweep_readers()  # a reader that died keeps its holds until swept
+        return None
 
     def commit(
         self,
@@ -487,6 +549,10 @@ class RingReader:
             seq, slot = h[5], h[6]
             if seq <= self.last_seq or slot < 0:
                 return None
+            if h[3] & IN_ORDER and self.last_seq:
+                seq, slot = min(
+                    (q, s) for s in range(r.nslots) if (q := r._slot_seq(s)) > self.last_seq
+                )
             holds = [*[s for s in self._holds if s != slot][-(self.HOLD - 1) :], slot]
             mask = 0
             for s in holds:

@@ -3,14 +3,15 @@
 Run as ``python -m panoptes.media.sink CONFIG_JSON``. It reads the output rings the
 applications ``put()`` into, draws their labels and rectangles, tiles the streams into
 one picture (as the appliance's HDMI output did), and delivers that picture to an
-MP4 file (PyAV/libx264) and an MJPEG-over-HTTP endpoint.
+MP4 file (PyAV/libx264) and the live output server (mjpeg.py: MJPEG, snapshots, and
+WebRTC through webrtc.py for a low-latency browser view).
 
 Several applications may share one output; the most recently started one owns it:
 each sink writes its id into ``owner_file`` when it starts and stops publishing to
 the shared endpoint once another id is there. Its MP4 file is its own and continues.
 
-Config keys: rings [{ring, streams}], mp4 (path or null), fps, mjpeg ({host, port}
-or null), status_file, owner_file, owner_id.
+Config keys: rings [{ring, streams}], mp4 (path or null), fps, mjpeg ({host, port,
+webrtc (default true)} or null), status_file, owner_file, owner_id.
 """
 
 from __future__ import annotations
@@ -86,8 +87,14 @@ class Sink:
         self._owner = True
         m = config.get("mjpeg")
         if m is not None:
-            self.mjpeg = MjpegServer(m.get("host", "127.0.0.1"), int(m.get("port", 0)))
-            log.info("live output at %s", self.mjpeg.url)
+            host = m.get("host", "127.0.0.1")
+            webrtc = None
+            if m.get("webrtc", True):
+                from panoptes.media.webrtc import WebRtcPublisher  # aiortc: only when used
+
+                webrtc = WebRtcPublisher(host)
+            self.mjpeg = MjpegServer(host, int(m.get("port", 0)), webrtc=webrtc)
+            log.info("live output at %s (MJPEG%s)", self.mjpeg.url, ", WebRTC" * bool(webrtc))
         if self.owner_file is not None:
             self.owner_file.parent.mkdir(parents=True, exist_ok=True)
             self.owner_file.write_text(self.owner_id)

@@ -871,6 +871,16 @@ class Runtime:
                 os.killpg(p.popen.pid, signal.SIGSTOP if sig is Signal.PAUSE else signal.SIGCONT)
                 self.states[node].status = PAUSED if sig is Signal.PAUSE else RUNNING
 
+    def snapshot(self, stream: str, max_width: int | None = None) -> bytes | None:
+        """The newest frame of a camera stream as JPEG (thumbnails); None before the first."""
+        from panoptes.media.snapshot import ring_jpeg
+
+        with self._lock:
+            name = self.camera_rings.get(stream)
+        if name is None:
+            raise KeyError(f"no camera stream named {stream!r}")
+        return ring_jpeg(name, max_width)
+
     def app_log(self, node: str | None = None) -> str:
         """The console_output stream, or a node's stream."""
         self._logs.ship()
