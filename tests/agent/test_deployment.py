@@ -34,7 +34,7 @@ def test_every_package_of_the_plan_comes_from_the_desired_state_at_its_patch() -
 
 
 def test_a_camera_source_never_logs_the_password_the_agent_put_into_its_url() -> None:
-    from panoptes.media.source import redact
+    from panoptes.media.camera_url import mask as redact
 
     url = stream_url({"StreamUrl": "rtsp://cam:554/x", "Username": "u", "Password": "s3cr:t"})
     message = f"cannot reach {url} (Connection refused: '{url}')"

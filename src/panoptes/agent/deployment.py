@@ -20,9 +20,10 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from panoptes.agent.assets import AssetCache
+from panoptes.media.camera_url import with_credentials
 from panoptes.runtime import RunError, RunPlan, make_plan
 from panoptes.spec import ManifestError, resolve
 
@@ -112,14 +113,10 @@ def _text(value: Any, field: str) -> str:
 def stream_url(camera: dict[str, Any]) -> str:
     """The camera's StreamUrl with Username/Password in it (unless it carries some)."""
     url = str(camera.get("StreamUrl") or "")
-    user, password = camera.get("Username"), camera.get("Password")
     parts = urlsplit(url)
-    if not url or not user or "@" in parts.netloc or not parts.scheme:
+    if not url or not camera.get("Username") or "@" in parts.netloc or not parts.scheme:
         return url
-    auth = quote(str(user), safe="")
-    if password:
-        auth += ":" + quote(str(password), safe="")
-    return urlunsplit(parts._replace(netloc=f"{auth}@{parts.netloc}"))
+    return with_credentials(url, str(camera["Username"]), camera.get("Password"))
 
 
 def plan(project: Path, entry: dict[str, Any]) -> RunPlan:
