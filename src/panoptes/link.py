@@ -67,7 +67,10 @@ Reports (the `report` payload, one JSON object with ``Type``)
                 "RuntimeStates": [...] | null}
 ``health``     {"Type", "ApplicationInstanceId", "HealthStatus",
                 "Nodes": {"node_instance_id": "RUNNING" | "ERROR" | "NOT_AVAILABLE"
-                          | "PAUSED"}}
+                          | "PAUSED"},
+                "OutputUrl": "http://DEVICE-HOST:PORT/stream.mjpg" | null}
+               OutputUrl: the instance's live output (MJPEG) as the control plane
+               can reach it; the console relays it to browsers.
 ``job``        {"Type", "JobId", "Status": "IN_PROGRESS" | "DOWNLOADING" | "VERIFYING"
                 | "REBOOTING" | "COMPLETED" | "FAILED", "Reason": "..." | null}
                (the DeviceJob state machine in cloud/services/states.py says which
