@@ -1,57 +1,59 @@
-"""A stand-in for the log and metric services (other rooms' work, not merged yet).
+"""Logs and metrics put where the device link puts them, for the console's feed tests.
 
-It answers the operations the console uses with the CloudWatch Logs and CloudWatch
-APIs' shapes (DescribeLogStreams, FilterLogEvents with streams, pattern, startTime and
-nextToken; GetMetricStatistics) and records what it was asked, so the console's side
-of the seam is what the tests check.
+The control plane's MQTT bridge stores a device's log batches with
+`logs.ingest_batch` and records DeviceActive / ApplicationErrors with
+`metrics.device_active` / `metrics.application_errors` (cloud/services); these helpers
+make the same calls, so the console reads them through the real CloudWatch Logs and
+CloudWatch backends the server registered.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import itertools
+from datetime import UTC, datetime
 from typing import Any
 
-from panoptes.cloud.errors import ResourceNotFound
+from api_helpers import Stack
+
+from panoptes import link
+from panoptes.cloud.services import logs, metrics
+
+_sequence = itertools.count(1)
 
 
-class LogsAndMetrics:
-    """Answers the operations the console uses, with the services' shapes; records calls."""
+class DeviceFeeds:
+    """What one device ships and reports about one of its application instances."""
 
-    def __init__(self, group: str, events: list[tuple[str, str]]) -> None:
-        base = int((datetime.now(UTC) - timedelta(minutes=10)).timestamp() * 1000)
-        self.group = group
-        self.events = [
-            {"timestamp": base + i, "logStreamName": s, "message": m}
-            for i, (s, m) in enumerate(events)
-        ]
-        self.calls: list[tuple[str, dict[str, Any]]] = []
+    def __init__(self, stack: Stack, device_id: str, instance_id: str) -> None:
+        self.env = stack.server.backend.env
+        self.device_id, self.instance_id = device_id, instance_id
+        self.group = link.instance_log_group(device_id, instance_id)
+        self.last_ms = 0
 
-    def handle(self, operation: str, ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append((operation, params))
-        if operation == "GetMetricStatistics":
-            now = params["EndTime"]
-            stat = params["Statistics"][0]
-            return {"Label": params["MetricName"], "Datapoints": [
-                {"Timestamp": now - timedelta(minutes=m), stat: 10.0 + m, "Unit": "None"}
-                for m in range(5)
-            ]}  # fmt: skip
-        if params.get("logGroupName") != self.group:
-            raise ResourceNotFound(params.get("logGroupName", ""), "logGroup")
-        if operation == "DescribeLogStreams":
-            names = sorted({e["logStreamName"] for e in self.events})
-            return {"logStreams": [{"logStreamName": n} for n in names]}
-        events = self.events
-        if streams := params.get("logStreamNames"):
-            events = [e for e in events if e["logStreamName"] in streams]
-        if pattern := params.get("filterPattern"):
-            events = [e for e in events if pattern in e["message"]]
-        events = [e for e in events if e["timestamp"] >= params.get("startTime", 0)]
-        start = int(params.get("nextToken") or 0)
-        page = events[start : start + params["limit"]]
-        more = start + len(page) < len(events)
-        return {"events": page, **({"nextToken": str(start + len(page))} if more else {})}
+    def ship(self, stream: str, *messages: str, at: datetime | None = None) -> list[int]:
+        """One LogBatch of MESSAGES in STREAM (a node's log file); their timestamps."""
+        base = int((at or datetime.now(UTC)).timestamp() * 1000)
+        stamps = [max(base, self.last_ms + 1) + i for i in range(len(messages))]
+        self.last_ms = stamps[-1]
+        batch = {
+            "Group": self.group,
+            "Stream": stream,
+            "Events": [
+                {"timestamp": t, "message": m} for t, m in zip(stamps, messages, strict=True)
+            ],
+            "Sequence": next(_sequence),
+        }
+        assert logs.ingest_batch(self.env, self.device_id, batch) == len(messages)
+        return stamps
 
-    def add(self, stream: str, message: str) -> None:
-        """A new event, as the device's log shipping would store it."""
-        last = self.events[-1]["timestamp"] if self.events else 0
-        self.events.append({"timestamp": last + 1, "logStreamName": stream, "message": message})
+    def heartbeat(self, when: datetime) -> None:
+        assert metrics.device_active(self.env, self.device_id, when)
+
+    def health(self, when: datetime, nodes: dict[str, str]) -> None:
+        report: dict[str, Any] = {
+            "Type": link.REPORT_HEALTH,
+            "ApplicationInstanceId": self.instance_id,
+            "HealthStatus": "ERROR" if "ERROR" in nodes.values() else "RUNNING",
+            "Nodes": nodes,
+        }
+        assert metrics.application_errors(self.env, self.device_id, report, when)

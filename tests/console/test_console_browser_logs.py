@@ -1,20 +1,16 @@
-"""Logs (streams, filter, follow) and metric charts in the browser, on the services' seams.
-
-The log and metric services are stood in for (feeds_support.py) until they are part
-of this build; the page, its filter form and its follow mode are the real ones.
-"""
+"""Logs (streams, filter, follow) and metric charts in the browser, read through the log
+store and metrics the device link writes (feeds_support.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from api_helpers import provision, publish_sample_app
 from browser_support import Screens, artifacts_dir, chromium
 from deploy_helpers import deploy, sample_graph
-from feeds_support import LogsAndMetrics
-
-from panoptes.console.feeds import LOGS_SERVICE, METRICS_SERVICE
+from feeds_support import DeviceFeeds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -26,13 +22,13 @@ def test_logs_follow_and_charts(stack, console, admin_password, tmp_path: Path):
     publish_sample_app(stack)
     url = deploy(console, device_id, sample_graph(stack.account),
                  **{"camera.camera_node": "MY_CAMERA"}).headers["location"]  # fmt: skip
-    instance_id = url.rsplit("/", 1)[1]
-    feeds = LogsAndMetrics(
-        f"/aws/panorama/devices/{device_id}/applications/{instance_id}",
-        [("console_output", "starting"), ("code_node", "frame 1")],
-    )
-    state = stack.server.console.console
-    state.backends = {**state.backends, LOGS_SERVICE: feeds, METRICS_SERVICE: feeds}
+    feeds = DeviceFeeds(stack, device_id, url.rsplit("/", 1)[1])
+    feeds.ship("console_output", "starting")
+    feeds.ship("code_node", "frame 1")
+    now = datetime.now(UTC)
+    for minutes in (2, 1):
+        feeds.heartbeat(now - timedelta(minutes=minutes))
+        feeds.health(now - timedelta(minutes=minutes), {"code_node": "RUNNING"})
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(30_000)
@@ -51,11 +47,11 @@ def test_logs_follow_and_charts(stack, console, admin_password, tmp_path: Path):
         expect(lines).not_to_contain_text("starting")
         # Follow: what the device ships next appears without a reload.
         page.get_by_label("Follow").check()
-        feeds.add("code_node", "frame 2")
-        feeds.add("console_output", "not in this stream")
+        feeds.ship("code_node", "frame 2")
+        feeds.ship("console_output", "not in this stream")
         expect(lines).to_contain_text("[code_node] frame 2")
         expect(lines).not_to_contain_text("not in this stream")
         # The charts, described for screen readers.
-        for title in ("Frame rate", "Inference time", "Errors", "Device active"):
-            expect(page.get_by_role("img", name=title + ":")).to_be_visible()
+        expect(page.get_by_role("img", name="Application errors: latest 0")).to_be_visible()
+        expect(page.get_by_role("img", name="Device active: latest 1")).to_be_visible()
         screens.shot("instance-logs-and-metrics")

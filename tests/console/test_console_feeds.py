@@ -1,74 +1,99 @@
-"""Logs and metrics on the instance page, through the seams the log and metric services fill.
-
-The CloudWatch Logs and CloudWatch backends are other rooms' work; here a small
-backend answering the same operations with the APIs' shapes (FilterLogEvents,
-DescribeLogStreams, GetMetricStatistics) stands in, so what is checked is the
-console's side: what it asks for and what it shows.
-"""
+"""Logs and metrics on the instance page, read through the CloudWatch Logs and CloudWatch
+backends the server registers (what the device link stores: feeds_support.py)."""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+
 import pytest
-from api_helpers import provision, publish_sample_app
+from api_helpers import Stack, provision, publish_sample_app
+from console_client import ConsoleClient
 from deploy_helpers import deploy, sample_graph
-from feeds_support import LogsAndMetrics
+from feeds_support import DeviceFeeds
 
 from panoptes.console.feeds import LOGS_SERVICE, METRICS_SERVICE
 
 
+def _deploy(
+    stack: Stack, console: ConsoleClient, device_id: str | None = None
+) -> tuple[str, DeviceFeeds]:
+    """The sample deployed through the wizard (on a new device unless DEVICE_ID)."""
+    if device_id is None:
+        device_id = provision(stack, "edge-1")
+        publish_sample_app(stack)
+    url = deploy(console, device_id, sample_graph(stack.account),
+                 **{"camera.camera_node": "MY_CAMERA"}).headers["location"]  # fmt: skip
+    return url, DeviceFeeds(stack, device_id, url.rsplit("/", 1)[1])
+
+
 @pytest.fixture
-def deployed(stack, console):
-    device_id = provision(stack, "edge-1")
-    publish_sample_app(stack)
-    graph = sample_graph(stack.account)
-    url = deploy(console, device_id, graph, **{"camera.camera_node": "MY_CAMERA"}).headers[
-        "location"
-    ]
-    instance_id = url.rsplit("/", 1)[1]
-    group = f"/aws/panorama/devices/{device_id}/applications/{instance_id}"
-    feeds = LogsAndMetrics(group, [("console_output", "starting"), ("code_node", "frame 1"),
-                                   ("code_node", "ERROR model timeout")])  # fmt: skip
-    console_state = stack.server.console.console
-    console_state.backends = {**console_state.backends, LOGS_SERVICE: feeds,
-                              METRICS_SERVICE: feeds}  # fmt: skip
+def deployed(stack, console) -> tuple[str, DeviceFeeds]:  # type: ignore[no-untyped-def]
+    url, feeds = _deploy(stack, console)
+    feeds.ship("console_output", "starting")
+    feeds.ship("code_node", "frame 1", "ERROR model timeout")
     return url, feeds
 
 
 def test_without_log_and_metric_services_the_page_says_so(stack, console):
-    device_id = provision(stack, "edge-1")
-    publish_sample_app(stack)
-    url = deploy(console, device_id, sample_graph(stack.account),
-                  **{"camera.camera_node": "MY_CAMERA"}).headers["location"]  # fmt: skip
+    state = stack.server.console.console
+    state.backends = {
+        k: v for k, v in state.backends.items() if k not in (LOGS_SERVICE, METRICS_SERVICE)
+    }
+    url, _ = _deploy(stack, console)
     html = console.http.get(url).text
     assert "once the log service is enabled" in html
     assert "once the metrics service is enabled" in html
+
+
+def test_before_the_device_ships_anything_the_logs_say_so(stack, console):
+    url, _ = _deploy(stack, console)
+    html = console.http.get(url).text
+    assert "No log line yet." in html and "no data yet" in html
 
 
 def test_logs_are_read_by_stream_and_filter(console, deployed):
     url, feeds = deployed
     html = console.http.get(url).text
     assert "[console_output] starting" in html and "[code_node] frame 1" in html
-    assert "<option>code_node</option>" in html
+    assert "<option>code_node</option>" in html and "<option>console_output</option>" in html
     filtered = console.http.get(url, params={"stream": "code_node", "filter": "ERROR"}).text
-    assert "ERROR model timeout" in filtered and "starting" not in filtered.split("Log lines")[1]
+    lines = filtered.split('aria-label="Log lines"')[1].split("</pre>")[0]
+    assert "ERROR model timeout" in lines
+    assert "starting" not in lines and "frame 1" not in lines
     # Follow mode: from after the last line shown, only what came since.
-    last = feeds.events[1]["timestamp"]
-    follow = console.http.get(url + "/logs.json", params={"after": str(last + 1)}).json()
-    assert [e["message"] for e in follow["events"]] == ["ERROR model timeout"]
-    assert follow["token"] is None
-    assert (
-        console.http.get(url + "/logs.json", params={"after": str(last + 2)}).json()["events"] == []
-    )
-    asked = [p for op, p in feeds.calls if op == "FilterLogEvents"]
-    assert asked[1]["logStreamNames"] == ["code_node"] and asked[1]["filterPattern"] == "ERROR"
+    shown = console.http.get(url + "/logs.json").json()["events"]
+    after = str(shown[-1]["ms"] + 1)
+    assert console.http.get(url + "/logs.json", params={"after": after}).json()["events"] == []
+    feeds.ship("code_node", "frame 2")
+    follow = console.http.get(url + "/logs.json", params={"after": after}).json()
+    assert [(e["stream"], e["message"]) for e in follow["events"]] == [("code_node", "frame 2")]
 
 
-def test_metrics_are_charted(console, deployed):
+def test_logs_of_another_instance_are_not_shown(stack, console, deployed):
     url, feeds = deployed
+    other, other_feeds = _deploy(stack, console, feeds.device_id)
+    other_feeds.ship("code_node", "elsewhere")
+    assert "elsewhere" not in console.http.get(url).text
+    assert "elsewhere" in console.http.get(other).text
+
+
+def test_the_spec_device_metrics_are_charted(console, deployed):
+    url, feeds = deployed
+    now = datetime.now(UTC).replace(second=30, microsecond=0)
+    for minutes in (3, 2, 1):
+        feeds.heartbeat(now - timedelta(minutes=minutes))
+        feeds.heartbeat(now - timedelta(minutes=minutes, seconds=10))
+    # ApplicationErrors is viewed as a Sum: two reports in one minute add up.
+    feeds.health(now - timedelta(minutes=3), {"code_node": "RUNNING"})
+    feeds.health(now - timedelta(minutes=2), {"code_node": "ERROR", "model_node": "ERROR"})
+    feeds.health(now - timedelta(minutes=2, seconds=10), {"code_node": "ERROR"})
+    feeds.health(now - timedelta(minutes=1), {"code_node": "ERROR"})
     html = console.http.get(url).text
-    for title in ("Frame rate", "Inference time", "Errors", "Device active"):
-        assert f"<figcaption>{title}" in html
-    assert 'aria-label="Frame rate: latest 10 fps, between 10 and 14 fps over 5 points"' in html
-    asked = {p["MetricName"]: p for op, p in feeds.calls if op == "GetMetricStatistics"}
-    assert asked["DeviceActive"]["Dimensions"][0]["Name"] == "DeviceId"
-    assert asked["ApplicationErrors"]["Statistics"] == ["Sum"]
+    assert "<figcaption>Application errors</figcaption>" in html
+    assert "<figcaption>Device active</figcaption>" in html
+    assert 'aria-label="Application errors: latest 1, between 0 and 3 over 3 points"' in html
+    # DeviceActive as an Average: 1 while the device is up.
+    assert 'aria-label="Device active: latest 1, between 1 and 1 over 3 points"' in html
+    # No invented series: nothing the control plane does not record is charted.
+    assert not re.search(r"Frame rate|Inference time", html)

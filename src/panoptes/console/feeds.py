@@ -23,16 +23,12 @@ from typing import Any, Protocol
 
 from panoptes.cloud.context import RequestContext
 from panoptes.cloud.errors import ServiceError
+from panoptes.cloud.services.metrics import APPLICATION_ERRORS, DEVICE_ACTIVE, DEVICE_NAMESPACE
 from panoptes.console.services import Console
 from panoptes.console.users import User
 
 LOGS_SERVICE = "logs"
 METRICS_SERVICE = "cloudwatch"  # botocore's name (its signing name is "monitoring")
-
-
-def instance_log_group(device_id: str, instance_id: str) -> str:
-    """The spec's log group of an application instance."""
-    return f"/aws/panorama/devices/{device_id}/applications/{instance_id}"
 
 
 # --- logs -------------------------------------------------------------------------------
@@ -101,29 +97,51 @@ def read_logs(
 
 @dataclass(frozen=True)
 class Chart:
-    """One chart of the instance page: a metric and how to find it."""
+    """One chart of the instance page: a metric and the dimensions that name its series.
+
+    A CloudWatch series is its namespace, name and exact set of dimensions, so every
+    dimension the emitter sets is given; their values come from the instance
+    (`chart_dimensions`).
+    """
 
     title: str
-    namespace: str
     metric: str
-    dimension: str  # "ApplicationInstanceId" or "DeviceId"
-    statistic: str = "Average"
+    dimensions: tuple[str, ...]
+    statistic: str
     unit: str = ""
+    namespace: str = DEVICE_NAMESPACE
 
 
-#: What the instance page charts. Frame rate and inference time are Panoptes'
-#: runtime metrics; ApplicationErrors and DeviceActive are the spec's.
+#: What the instance page charts: the metrics the control plane really records for
+#: every device and instance (cloud/services/metrics.py: DeviceActive per heartbeat,
+#: ApplicationErrors per health report), with the statistic the spec says to view
+#: them with. Metrics an application publishes itself (the guide's sample puts
+#: AverageInferenceTime in AWSPanoramaApplication when it has a role) carry dimensions
+#: the application chooses, so the console cannot tell which series is whose: they
+#: are read with the CloudWatch API, not charted here.
 CHARTS: tuple[Chart, ...] = (
-    Chart("Frame rate", "PanoptesApplication", "FrameRate", "ApplicationInstanceId", unit="fps"),
     Chart(
-        "Inference time", "PanoptesApplication", "InferenceTime", "ApplicationInstanceId",
-        unit="ms",
+        "Application errors", APPLICATION_ERRORS,
+        ("ApplicationInstanceName", "ApplicationInstanceId"), "Sum",
     ),
-    Chart(
-        "Errors", "PanoramaDeviceMetrics", "ApplicationErrors", "ApplicationInstanceId", "Sum"
-    ),
-    Chart("Device active", "PanoramaDeviceMetrics", "DeviceActive", "DeviceId"),
+    Chart("Device active", DEVICE_ACTIVE, ("DeviceId", "DeviceName"), "Average"),
 )  # fmt: skip
+
+#: Where each dimension's value is in DescribeApplicationInstance's answer.
+_DIMENSION_FIELDS = {
+    "ApplicationInstanceId": "ApplicationInstanceId",
+    "ApplicationInstanceName": "Name",
+    "DeviceId": "DefaultRuntimeContextDevice",
+    "DeviceName": "DefaultRuntimeContextDeviceName",
+}
+
+
+def chart_dimensions(chart: Chart, instance: dict[str, Any]) -> list[dict[str, str]]:
+    """The chart's dimensions with their values for INSTANCE (DescribeApplicationInstance)."""
+    return [
+        {"Name": name, "Value": str(instance.get(_DIMENSION_FIELDS[name]) or "")}
+        for name in chart.dimensions
+    ]
 
 
 @dataclass
@@ -136,7 +154,7 @@ def read_metric(
     console: Console,
     user: User,
     chart: Chart,
-    dimension_value: str,
+    dimensions: list[dict[str, str]],
     *,
     now: datetime,
     window: timedelta = timedelta(hours=1),
@@ -145,6 +163,8 @@ def read_metric(
     """The chart's datapoints over the last WINDOW; None without a metrics service."""
     if not console.has(METRICS_SERVICE):
         return None
+    if any(not d["Value"] for d in dimensions):
+        return Series(chart, [])  # e.g. an instance without a name: no such series
     try:
         out = console.call(
             user,
@@ -152,7 +172,7 @@ def read_metric(
             {
                 "Namespace": chart.namespace,
                 "MetricName": chart.metric,
-                "Dimensions": [{"Name": chart.dimension, "Value": dimension_value}],
+                "Dimensions": dimensions,
                 "StartTime": now - window,
                 "EndTime": now,
                 "Period": period,

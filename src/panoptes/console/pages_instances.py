@@ -12,13 +12,14 @@ from panoptes.console.charts import svg_chart
 from panoptes.console.feeds import (
     CHARTS,
     METRICS_SERVICE,
-    instance_log_group,
+    chart_dimensions,
     read_logs,
     read_metric,
 )
 from panoptes.console.live import LiveUnavailable, open_mjpeg
 from panoptes.console.pages_cameras import cameras_of
 from panoptes.console.web import PREFIX, PageRequest, Refused, format_time
+from panoptes.link import instance_log_group
 
 #: The deployment's progress as the page draws it, in order.
 PROGRESS = (
@@ -78,13 +79,9 @@ async def instance_detail(req: PageRequest) -> Response:
     now = req.state.now()
     charts = []
     for chart in CHARTS:
-        key = (
-            instance_id
-            if chart.dimension == "ApplicationInstanceId"
-            else app["DefaultRuntimeContextDevice"]
-        )
+        dims = chart_dimensions(chart, app)
         series = await run_in_threadpool(
-            lambda c=chart, k=key: read_metric(req.state.console, req.user, c, k, now=now)
+            lambda c=chart, d=dims: read_metric(req.state.console, req.user, c, d, now=now)
         )
         if series is not None:
             charts.append((chart, svg_chart(series)))
