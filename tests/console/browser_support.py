@@ -8,15 +8,11 @@ that folder. Playwright cannot download its own browsers here: it drives
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import cv2
 import pytest
-
-from panoptes.media.mjpeg import MjpegServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -38,10 +34,13 @@ def chromium() -> Iterator[object]:
 
 
 def artifacts_dir(default: Path, journey: str) -> Path:
-    """$PANOPTES_ARTIFACTS/console/JOURNEY (DEFAULT/console/JOURNEY without the variable)."""
+    """$PANOPTES_ARTIFACTS/console/JOURNEY (DEFAULT/console/JOURNEY without the variable),
+    emptied of an earlier run's screenshots."""
     root = Path(os.environ.get("PANOPTES_ARTIFACTS") or default)
     out = root / "console" / journey
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.png"):  # a previous run's pages: only this run's are kept
+        old.unlink()
     return out
 
 
@@ -84,41 +83,3 @@ class Screens:
         problems = self.page.evaluate(_A11Y_CHECK)
         assert problems == [], f"{name} ({self.page.url}): {problems}"
         return path
-
-
-class AnnotatedOutput:
-    """What a device's output node serves: the camera's frames, annotated, as MJPEG.
-
-    Reads the RTSP camera with PyAV, draws a frame counter on each picture (as an
-    application draws its labels) and publishes it through the runtime's MjpegServer.
-    """
-
-    def __init__(self, camera_url: str) -> None:
-        self.server = MjpegServer()
-        self.url = self.server.url + "stream.mjpg"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(camera_url,), daemon=True)
-        self._thread.start()
-
-    def _run(self, camera_url: str) -> None:
-        from panoptes.media.source import open_container
-
-        n = 0
-        while not self._stop.is_set():
-            try:
-                with open_container(camera_url) as container:
-                    for frame in container.decode(container.streams.video[0]):
-                        if self._stop.is_set():
-                            return
-                        image = frame.to_ndarray(format="bgr24")
-                        n += 1
-                        cv2.putText(image, f"frame {n}", (10, 30), cv2.FONT_HERSHEY_SIMPLEX,
-                                    0.8, (255, 255, 255), 2)  # fmt: skip
-                        self.server.publish(image)
-            except Exception:  # the camera restarting: try again, as a source does
-                self._stop.wait(0.5)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        self.server.close()

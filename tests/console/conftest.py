@@ -22,8 +22,8 @@ from console_client import ConsoleClient
 
 
 def _load_e2e_fixtures():  # type: ignore[no-untyped-def]
-    # The RTSP test camera lives in tests/e2e/conftest.py; loaded under its own name so
-    # it does not shadow this conftest.
+    # The RTSP test camera and the sample's model live in tests/e2e/conftest.py; loaded
+    # under its own name so it does not shadow this conftest.
     path = Path(__file__).resolve().parents[1] / "e2e" / "conftest.py"
     spec = importlib.util.spec_from_file_location("panoptes_e2e_conftest", path)
     assert spec and spec.loader
@@ -35,6 +35,7 @@ def _load_e2e_fixtures():  # type: ignore[no-untyped-def]
 _e2e = _load_e2e_fixtures()
 rtsp_available = _e2e.rtsp_available
 rtsp_server = _e2e.rtsp_server
+squeezenet = _e2e.squeezenet  # the sample's real model, for journeys with the real agent
 
 
 @pytest.fixture

@@ -1,74 +1,150 @@
-"""The console journey in a real browser (Debian's chromium driven by Playwright).
+"""The console journey in a real browser (Debian's chromium driven by Playwright), against
+a real control plane and a real device.
 
-Sign in, set up a device (the archive downloaded), add a camera (the test RTSP
-server), see the packages, deploy the sample application through the wizard, see it
-reach RUNNING with live video whose frames change, pause the camera, read its logs,
-remove it; then what is refused (wrong password, CSRF token missing, expired
-session), keyboard use and a phone-sized screen. Screenshots of every page land in
-$PANOPTES_ARTIFACTS/console/journey.
+Sign in, set up a device (the archive downloaded), add a camera (the test RTSP server,
+behind a password), see the packages, deploy the sample application through the
+wizard, see it reach RUNNING with live video whose frames change, pause the camera,
+read its logs, remove it; then what is refused (wrong password, CSRF token missing,
+expired session), keyboard use and a phone-sized screen. Screenshots of every page
+land in $PANOPTES_ARTIFACTS/console/journey.
 
-The device side: until the device agent is part of this build, the appliance is
-played through DeviceView (the control plane's seam the agent reports through: the
-certificate exchange, deployment status, health) and its output node by
-`AnnotatedOutput` (the runtime's MjpegServer fed with the RTSP camera's frames).
-`DEVICE_SIDE` below is where the real agent takes over.
+The control plane is `build_server` with its device link started (embedded broker,
+bridge, device endpoint: tests/cloud/channel/link_support.py), in this process so the
+test can age a session. The device is `panoptes agent --config ARCHIVE` as a process,
+given the very archive the browser downloaded; it runs the guide's sample application
+(real code, real SqueezeNet) on the camera added in the browser.
+
+Two steps depend on parts another branch is adding; until they are there the journey
+runs everything else, checks what the page says instead, and ends SKIPPED naming them:
+* live video needs the control plane to hand the console the instance's output URL
+  (health reports' OutputUrl, wired into build_console(live=...)): `_serves_live_video`;
+* log lines need the agent to ship them (the worker that `panoptes agent` runs through
+  the launcher builds the LogShipper): `_agent_ships_logs`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
 import zipfile
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from api_helpers import bring_online, publish_package
-from browser_support import AnnotatedOutput, Screens, artifacts_dir, chromium
+from browser_support import Screens, artifacts_dir, chromium
 from deploy_helpers import sample_graph
 
-from panoptes.console.feeds import LOGS_SERVICE, LiveVideoByFunction
-from sample_app import sample_packages
+from panoptes.console.feeds import NoLiveVideo
+from panoptes.media import testcamera
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cloud" / "channel"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
+
+from agent_support import SAMPLE_PARAMS, publish_project
+from link_support import link_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TIMEOUT_MS = 30_000
+#: Bounds of the device's steps (they end as soon as the thing happens): installing the
+#: sample (assets, a venv, compiling the model) on a busy 2-core machine, and the rest.
+DEPLOY_MS = 180_000
+DEVICE_MS = 60_000
+CAMERA_USER, CAMERA_PASSWORD = "viewer", "camera-secret-1"
 
 
-class ReportingDevice:
-    """The appliance as the control plane sees it, reported through DeviceView."""
-
-    def __init__(self, stack, camera_url: str) -> None:  # type: ignore[no-untyped-def]
-        self.stack, self.camera_url = stack, camera_url
-        self.outputs: dict[str, AnnotatedOutput] = {}
-
-    def provision(self, device_id: str, archive: bytes) -> None:
-        bring_online(self.stack, device_id, archive)
-
-    def run(self, device_id: str, instance_id: str, nodes: list[str]) -> None:
-        view, now = self.stack.view, datetime.now(UTC)
-        view.mark_published(instance_id, now)
-        view.report_instance_status(device_id, instance_id, "DEPLOYMENT_IN_PROGRESS", now)
-        self.outputs[instance_id] = AnnotatedOutput(self.camera_url)
-        view.report_instance_status(device_id, instance_id, "DEPLOYMENT_SUCCEEDED", now)
-        view.report_health(device_id, instance_id, "RUNNING", now, {n: "RUNNING" for n in nodes})
-
-    def live_url(self, instance_id: str) -> str | None:
-        output = self.outputs.get(instance_id)
-        return output.url if output else None
-
-    def close(self) -> None:
-        for output in self.outputs.values():
-            output.close()
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[object]:
+    """The control plane with its device link (overrides conftest's API-only stack)."""
+    with link_stack("sqlite", "embedded", tmp_path) as linked:
+        yield linked.api
 
 
-DEVICE_SIDE = ReportingDevice
+@pytest.fixture
+def camera(rtsp_available: None, tmp_path: Path) -> Iterator[testcamera.CameraServer]:
+    """The test RTSP camera behind Basic auth: the password typed in the browser must
+    reach the device for the application to see a frame."""
+    with testcamera.CameraServer(
+        username=CAMERA_USER, password=CAMERA_PASSWORD, log=tmp_path / "camera.log"
+    ) as cam:
+        yield cam
 
 
-def test_the_console_journey(stack, admin_password, rtsp_server, tmp_path: Path):
-    device = DEVICE_SIDE(stack, rtsp_server.url)
-    stack.server.console.live = LiveVideoByFunction(lambda ctx, iid: device.live_url(iid))
+class AgentProcess:
+    """`panoptes agent --config ARCHIVE --data-dir DIR`, as a user starts the appliance."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.data_dir = folder / "device"
+        self.log = folder / "agent.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, archive: bytes, name: str) -> None:
+        config = self.folder / f"certificates-omni_{name}.zip"
+        config.write_bytes(archive)
+        with self.log.open("w") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "panoptes", "agent", "--config", str(config),
+                 "--data-dir", str(self.data_dir), "--verbose"],
+                stdout=out, stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )  # fmt: skip
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> int | None:
+        """SIGTERM (the agent stops its applications), bounded; its exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+    def tail(self, chars: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+
+def _serves_live_video(stack) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the control plane gives the console the devices' output URLs."""
+    return not isinstance(stack.server.console.live, NoLiveVideo)
+
+
+def _agent_ships_logs() -> bool:
+    """Whether `panoptes agent` ships application logs: its worker (agent/worker.py, run
+    by the launcher) is what wires the LogShipper into the Agent."""
+    return importlib.util.find_spec("panoptes.agent.worker") is not None
+
+
+def _publish_sample(stack, root: Path, squeezenet: Path) -> None:  # type: ignore[no-untyped-def]
+    """The guide's sample application as `panoptes app package-application` publishes it:
+    its real code (a source asset) and the SqueezeNet model."""
+    import appkit  # tests/e2e, on the path through conftest's e2e fixtures
+
+    project = appkit.build_project(
+        root, "sample", params=SAMPLE_PARAMS, model=squeezenet,
+        extra_files={"squeezenet_classes.json": appkit.classes_json()}, code_name="SAMPLE_CODE",
+    )  # fmt: skip
+    publish_project(stack, project, f"{appkit.ACCOUNT}-SAMPLE_CODE-1.0")
+
+
+def test_the_console_journey(stack, admin_password, camera, squeezenet, tmp_path: Path):
+    _publish_sample(stack, tmp_path / "project", squeezenet)
+    device = AgentProcess(tmp_path)
+    not_run: list[str] = []
     with chromium() as browser:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.set_default_timeout(TIMEOUT_MS)
@@ -76,12 +152,18 @@ def test_the_console_journey(stack, admin_password, rtsp_server, tmp_path: Path)
         page.on("dialog", lambda dialog: dialog.accept())  # the Remove confirmation
         screens = Screens(page, artifacts_dir(tmp_path, "journey"))
         try:
-            _journey(stack, page, screens, admin_password, device)
+            _journey(stack, page, screens, admin_password, device, camera, not_run)
             _refusals(stack, page, screens, admin_password)
             _phone(stack, browser, screens, admin_password)
+        except BaseException:
+            print(f"--- the agent's log (end) ---\n{device.tail()}")
+            raise
         finally:
             context.close()
-            device.close()
+            code = device.stop()
+    assert code == 0, f"the agent exited with {code}:\n{device.tail()}"
+    if not_run:
+        pytest.skip("the journey passed but for: " + "; ".join(not_run))
 
 
 def _sign_in(page, password: str) -> None:  # type: ignore[no-untyped-def]
@@ -90,7 +172,16 @@ def _sign_in(page, password: str) -> None:  # type: ignore[no-untyped-def]
     page.get_by_role("button", name="Sign in").click()
 
 
-def _journey(stack, page, screens, password, device) -> None:  # type: ignore[no-untyped-def]
+def _reload_until(page, locator, text: str, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+    """Reload a server-drawn page (as a user would) until LOCATOR shows TEXT."""
+    deadline = time.monotonic() + timeout_s
+    while text not in (locator.text_content(timeout=TIMEOUT_MS) or ""):
+        assert time.monotonic() < deadline, f"{text!r} not shown within {timeout_s:g} s"
+        page.wait_for_timeout(1000)
+        page.reload()
+
+
+def _journey(stack, page, screens, password, device, camera, not_run) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
     # Sign in: the root sends a browser to the sign-in page; a wrong password is refused.
@@ -126,10 +217,12 @@ def _journey(stack, page, screens, password, device) -> None:  # type: ignore[no
         info = json.loads(zf.read("provisioning.json"))
         assert json.loads(zf.read("network.json"))["Ntp"] == {"NtpServers": ["0.pool.ntp.org"]}
     device_id = info["DeviceId"]
-    device.provision(device_id, archive)
+    assert info["Broker"] and info["DeviceEndpoint"]  # where the appliance connects
+    # The appliance starts with that archive: it provisions itself and connects.
+    device.start(archive, "lobby-appliance")
     page.get_by_role("link", name="Devices").click()
-    row = page.get_by_role("row", name="lobby-appliance")
-    expect(row).to_contain_text("ONLINE")
+    _reload_until(page, page.get_by_role("row", name="lobby-appliance"), "ONLINE", 60)
+    assert device.alive(), device.tail()
     screens.shot("devices")
 
     # A camera: the test RTSP server, with a thumbnail from its stream.
@@ -137,9 +230,9 @@ def _journey(stack, page, screens, password, device) -> None:  # type: ignore[no
     page.get_by_role("link", name="Add a camera", exact=True).click()
     page.get_by_label("Name", exact=True).fill("lobby")
     page.get_by_label("Description").fill("lobby camera")
-    page.get_by_label("RTSP URL").fill(rtsp_url := device.camera_url)
-    page.get_by_label("User name").fill("viewer")
-    page.get_by_label("Password").fill("camera-secret-1")
+    page.get_by_label("RTSP URL").fill(camera.url)
+    page.get_by_label("User name").fill(CAMERA_USER)
+    page.get_by_label("Password").fill(CAMERA_PASSWORD)
     page.get_by_role("button", name="Add the camera").click()
     expect(page.get_by_role("status")).to_have_text("Camera lobby added.")
     thumb = page.get_by_role("img", name="Snapshot of camera lobby")
@@ -147,13 +240,10 @@ def _journey(stack, page, screens, password, device) -> None:  # type: ignore[no
     page.wait_for_function(
         "img => img.complete && img.naturalWidth === 320", arg=thumb.element_handle()
     )
-    assert "camera-secret-1" not in page.content() and rtsp_url in page.content()
+    assert CAMERA_PASSWORD not in page.content() and camera.url in page.content()
     screens.shot("data-sources")
 
-    # Packages: the sample app's, as `panoptes app package-application` publishes them.
-    code, model, files = sample_packages()
-    publish_package(stack, code)
-    publish_package(stack, model, files)
+    # Packages: the sample app's, as `panoptes app package-application` published them.
     page.get_by_role("link", name="Packages").click()
     expect(page.get_by_role("heading", name="SAMPLE_CODE")).to_be_visible()
     expect(page.get_by_role("heading", name="SQUEEZENET_PYTORCH")).to_be_visible()
@@ -189,49 +279,75 @@ def _journey(stack, page, screens, password, device) -> None:  # type: ignore[no
     screens.shot("deploy-step2")
     page.get_by_role("button", name="Deploy", exact=True).click()
     expect(page.get_by_role("status")).to_have_text("Deployment started.")
-    expect(page.locator("#app-status")).to_have_text("DEPLOYMENT_PENDING")
+    # The device may already have taken it: any step before the end.
+    expect(page.locator("#app-status")).to_have_text(
+        re.compile(r"DEPLOYMENT_(PENDING|REQUESTED|IN_PROGRESS)")
+    )
     for node in ("lobby", "code_node", "model_node"):
         expect(page.get_by_role("row", name=node)).to_be_visible()
-    screens.shot("instance-pending")
+    screens.shot("instance-deploying")
     instance_id = page.url.rsplit("/", 1)[1]
 
-    # RUNNING, and the live video's frames change.
-    device.run(device_id, instance_id, ["lobby", "code_node", "model_node", "output_node"])
-    expect(page.locator("#app-status")).to_have_text("DEPLOYMENT_SUCCEEDED")
-    expect(page.locator("#app-health")).to_have_text("RUNNING")
-    live = page.get_by_role("img", name="Live annotated output of sample-app")
-    expect(live).to_be_visible()
-    page.wait_for_function("img => img.naturalWidth > 0", arg=live.element_handle())
-    first = live.screenshot()
-    deadline = time.monotonic() + 30  # bounds a hang; frames come at 15 fps
-    while live.screenshot() == first:
-        assert time.monotonic() < deadline, "the live video did not change"
-        page.wait_for_timeout(200)
+    # RUNNING: the page follows the device's reports without a reload.
+    expect(page.locator("#app-status")).to_have_text("DEPLOYMENT_SUCCEEDED", timeout=DEPLOY_MS)
+    expect(page.locator("#app-health")).to_have_text("RUNNING", timeout=DEVICE_MS)
+    page.reload()  # the page redraws itself once RUNNING (the live video's place)
+    expect(page.locator('[data-node-status="lobby"]')).to_have_text("RUNNING", timeout=DEVICE_MS)
+    # The charts are what the control plane recorded from this device's reports.
+    expect(page.get_by_role("img", name="Device active: latest 1")).to_be_visible()
+    expect(page.get_by_role("img", name="Application errors: latest 0")).to_be_visible()
     screens.shot("instance-running")
 
-    # Pause the camera.
+    # The live video, relayed from the device: its frames change.
+    if _serves_live_video(stack):
+        live = page.get_by_role("img", name="Live annotated output of sample-app")
+        expect(live).to_be_visible()
+        page.wait_for_function("img => img.naturalWidth > 0", arg=live.element_handle())
+        first = live.screenshot()
+        deadline = time.monotonic() + 30  # bounds a hang; the camera sends 15 fps
+        while live.screenshot() == first:
+            assert time.monotonic() < deadline, "the live video did not change"
+            page.wait_for_timeout(200)
+        screens.shot("instance-live")
+    else:
+        expect(page.locator("#live-video-missing")).to_be_visible()
+        not_run.append(
+            "live video (the control plane does not give the console the devices' output "
+            "URLs yet: build_console(live=...) in cloud/server.py)"
+        )
+
+    # Pause the camera: the device stops reading it and says so; then resume it.
     page.get_by_role("button", name="Pause lobby").click()
     expect(page.get_by_role("status")).to_have_text("Pause sent to camera lobby.")
-    signals = stack.view.desired_state(device_id)["ApplicationInstances"][0]["NodeSignals"]
-    assert signals["lobby"] == "PAUSED"
+    expect(page.locator('[data-node-status="lobby"]')).to_have_text("PAUSED", timeout=DEVICE_MS)
     screens.shot("instance-paused")
+    page.get_by_role("button", name="Resume lobby").click()
+    expect(page.get_by_role("status")).to_have_text("Resume sent to camera lobby.")
+    expect(page.locator('[data-node-status="lobby"]')).to_have_text("RUNNING", timeout=DEVICE_MS)
 
-    # Logs: read, filtered and followed when the log service is in this build.
+    # Logs: the application's own lines (it logs the threshold chosen in the wizard).
     logs = page.get_by_role("region", name="Logs")
-    if LOGS_SERVICE in stack.server.console.console.backends:
-        expect(logs.get_by_label("Log lines")).not_to_be_empty()
+    lines = logs.get_by_label("Log lines")
+    if _agent_ships_logs():
         logs.get_by_label("Follow").check()
+        expect(lines).to_contain_text("threshold 35", timeout=DEVICE_MS)
     else:
-        expect(logs).to_contain_text("once the log service is enabled")
+        expect(logs.get_by_text("No log line yet.")).to_be_visible()
+        not_run.append(
+            "log lines (`panoptes agent` does not ship logs yet: panoptes.agent.worker "
+            "with its LogShipper)"
+        )
     screens.shot("instance-logs")
 
-    # Remove it.
+    # Remove it: the device stops the application and deletes its files.
     page.get_by_role("button", name="Remove", exact=True).click()
     expect(page.get_by_role("status")).to_have_text("Removal requested.")
-    expect(page.locator("#app-status")).to_have_text("REMOVAL_PENDING")
+    expect(page.locator("#app-status")).to_have_text("REMOVAL_SUCCEEDED", timeout=DEVICE_MS)
     screens.shot("instance-removed")
     described = stack.client().describe_application_instance(ApplicationInstanceId=instance_id)
-    assert described["Status"] == "REMOVAL_PENDING"
+    assert described["Status"] == "REMOVAL_SUCCEEDED"
+    assert described["DefaultRuntimeContextDevice"] == device_id
+    assert not (device.data_dir / "instances" / instance_id).exists()
 
 
 def _refusals(stack, page, screens, password) -> None:  # type: ignore[no-untyped-def]

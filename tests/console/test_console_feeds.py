@@ -12,7 +12,8 @@ from console_client import ConsoleClient
 from deploy_helpers import deploy, sample_graph
 from feeds_support import DeviceFeeds
 
-from panoptes.console.feeds import LOGS_SERVICE, METRICS_SERVICE
+from panoptes.console.charts import PAD, WIDTH, svg_chart
+from panoptes.console.feeds import CHARTS, LOGS_SERVICE, METRICS_SERVICE, Series
 
 
 def _deploy(
@@ -97,3 +98,15 @@ def test_the_spec_device_metrics_are_charted(console, deployed):
     assert 'aria-label="Device active: latest 1, between 1 and 1 over 3 points"' in html
     # No invented series: nothing the control plane does not record is charted.
     assert not re.search(r"Frame rate|Inference time", html)
+
+
+def test_a_chart_spans_the_hour_and_marks_each_point():
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    chart = CHARTS[1]
+    svg = svg_chart(
+        Series(chart, [(now - timedelta(minutes=6), 1.0)], now - timedelta(hours=1), now)
+    )
+    assert 'aria-label="Device active: latest 1, between 1 and 1 over 1 point"' in svg
+    # One datapoint is a dot, placed 54 minutes into the hour (9/10 of the plot's width).
+    (cx,) = re.findall(r'<circle class="chart-dot" cx="([0-9.]+)"', svg)
+    assert float(cx) == pytest.approx(PAD + 0.9 * (WIDTH - 2 * PAD), abs=0.1)

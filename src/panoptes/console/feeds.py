@@ -148,6 +148,9 @@ def chart_dimensions(chart: Chart, instance: dict[str, Any]) -> list[dict[str, s
 class Series:
     chart: Chart
     points: list[tuple[datetime, float]]
+    #: The span the chart shows (the window asked for); None: the points' own span.
+    start: datetime | None = None
+    end: datetime | None = None
 
 
 def read_metric(
@@ -163,8 +166,9 @@ def read_metric(
     """The chart's datapoints over the last WINDOW; None without a metrics service."""
     if not console.has(METRICS_SERVICE):
         return None
+    start = now - window
     if any(not d["Value"] for d in dimensions):
-        return Series(chart, [])  # e.g. an instance without a name: no such series
+        return Series(chart, [], start, now)  # e.g. an instance without a name: no series
     try:
         out = console.call(
             user,
@@ -173,7 +177,7 @@ def read_metric(
                 "Namespace": chart.namespace,
                 "MetricName": chart.metric,
                 "Dimensions": dimensions,
-                "StartTime": now - window,
+                "StartTime": start,
                 "EndTime": now,
                 "Period": period,
                 "Statistics": [chart.statistic],
@@ -181,9 +185,9 @@ def read_metric(
             service=METRICS_SERVICE,
         )
     except ServiceError:
-        return Series(chart, [])
+        return Series(chart, [], start, now)
     points = sorted((d["Timestamp"], float(d[chart.statistic])) for d in out.get("Datapoints", []))
-    return Series(chart, points)
+    return Series(chart, points, start, now)
 
 
 # --- live video -------------------------------------------------------------------------
