@@ -181,6 +181,23 @@ def _reload_until(page, locator, text: str, timeout_s: float) -> None:  # type: 
         page.reload()
 
 
+def _wait_for_picture(page, img) -> None:  # type: ignore[no-untyped-def]
+    """Wait until IMG shows a picture; else fail with what the console's relay answered
+    (e.g. 502 when the device's OutputUrl is not its MJPEG stream)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function("img => img.naturalWidth > 0", arg=img.element_handle())
+    except PlaywrightTimeout:
+        answer = page.evaluate(
+            """src => fetch(src).then(async r => r.ok ? `HTTP ${r.status}` : `HTTP ${r.status}: `
+                + new DOMParser().parseFromString(await r.text(), "text/html")
+                    .querySelector("[role=alert]").textContent.trim())""",
+            img.get_attribute("src"),
+        )
+        pytest.fail(f"the live video shows no picture; the relay answered {answer}")
+
+
 def _journey(stack, page, screens, password, device, camera, not_run) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
@@ -302,7 +319,7 @@ def _journey(stack, page, screens, password, device, camera, not_run) -> None:  
     if _serves_live_video(stack):
         live = page.get_by_role("img", name="Live annotated output of sample-app")
         expect(live).to_be_visible()
-        page.wait_for_function("img => img.naturalWidth > 0", arg=live.element_handle())
+        _wait_for_picture(page, live)
         first = live.screenshot()
         deadline = time.monotonic() + 30  # bounds a hang; the camera sends 15 fps
         while live.screenshot() == first:
@@ -331,6 +348,7 @@ def _journey(stack, page, screens, password, device, camera, not_run) -> None:  
     if _agent_ships_logs():
         logs.get_by_label("Follow").check()
         expect(lines).to_contain_text("threshold 35", timeout=DEVICE_MS)
+        expect(lines).to_contain_text("lobby: paused")  # the camera node's own log
     else:
         expect(logs.get_by_text("No log line yet.")).to_be_visible()
         not_run.append(
