@@ -25,6 +25,15 @@ if ((${#need_apt[@]})); then
     fi
 fi
 
+# What the platform runs beside Python: the demo camera is GStreamer's RTSP server
+# (Debian's Python owns its gi bindings; FFmpeg cannot serve RTSP players), and code
+# nodes of non-root agents are sandboxed with bubblewrap.
+source scripts/apt.sh
+apt_install_unless '/usr/bin/python3 -c "import gi; gi.require_version(\"GstRtspServer\", \"1.0\")"' \
+    gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-good \
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+apt_install_unless 'command -v bwrap' bubblewrap
+
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 spec="."

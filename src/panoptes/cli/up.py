@@ -19,7 +19,7 @@ COMPONENTS: list[tuple[str, str, str]] = [
     ("developer CLI", "ready", "panoptes app --help"),
     ("models (compile, serve)", "ready", "panoptes app add-raw-model --help"),
     ("control plane (Panorama API, S3)", "starting", "aws panorama list-devices"),
-    ("device agent", "not in this build yet", "-"),
+    ("device agent (this machine)", "starting", "aws panorama list-devices"),
     ("web console", "starting", "open the URL below, sign in as admin"),
 ]
 
@@ -35,6 +35,17 @@ def up(
     device_port: int = typer.Option(
         None, "--device-port", help="Port of the device endpoint (default: --port + 1)."
     ),
+    demo: bool = typer.Option(
+        False,
+        "--demo",
+        help="Also start a looping test camera and deploy the demo application on this "
+        "machine's device; prints where to watch it.",
+    ),
+    local_device: bool = typer.Option(
+        True,
+        "--local-device/--no-local-device",
+        help="Run a device agent on this machine (provisioned on the first run).",
+    ),
 ) -> None:
     """Start Panoptes on this machine with embedded defaults (SQLite, local files).
 
@@ -42,7 +53,7 @@ def up(
 
     Example:
 
-        panoptes up
+        panoptes up --demo
     """
     from panoptes.cloud.server import ConfigError, ServerConfig, serve
 
@@ -59,8 +70,16 @@ def up(
         broker_port=broker_port,
         device_port=device_port,
     )
+    from panoptes.single_node import SingleNode
+
+    def say(line: str) -> None:
+        console.print(escape(line))
+
+    node = SingleNode(config.data_dir, demo=demo, say=say)
     try:
-        serve(config, announce=lambda line: console.print(escape(line)))
+        serve(config, announce=say, on_ready=node.on_ready if local_device else None)
     except ConfigError as e:
         console.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(1) from None
+    finally:
+        node.stop()

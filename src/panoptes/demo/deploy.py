@@ -83,8 +83,8 @@ def deploy_demo(
 ) -> str:
     """Build, publish and deploy the demo on ``device_id``; the new instance's id."""
     project = make_demo_project(workdir, account)
-    package_application(project, clients, say=say)
-    register_camera(clients, camera_url)
+    packaged = package_application(project, clients, say=say)
+    new_camera = register_camera(clients, camera_url)
     previous = [
         i
         for i in clients.panorama.list_application_instances(DeviceId=device_id)[
@@ -92,6 +92,12 @@ def deploy_demo(
         ]
         if i.get("Name") == INSTANCE_NAME and i["Status"] in _LIVE
     ]
+    if previous and not packaged.registered and not new_camera:
+        # Nothing changed since the demo was deployed: the device runs it already.
+        kept = previous[0]["ApplicationInstanceId"]
+        if previous[0]["Status"] != "DEPLOYMENT_FAILED":
+            say(f"The demo application is deployed already: {kept} on {device_id}")
+            return kept
     params = {
         "Name": INSTANCE_NAME,
         "Description": f"the {NAME} project, deployed by panoptes up --demo",

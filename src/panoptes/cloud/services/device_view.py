@@ -274,16 +274,17 @@ class DeviceView:
         """The device reached ``status`` (an ApplicationInstanceStatus) for the instance."""
         with self.env.db.transaction() as session:
             row = _instance(session, device_id, instance_id)
+            if status == row.status:
+                # A restarted agent reports again what it runs: nothing moves.
+                _record_runtime_states(row, runtime_states, now)
+                return row.status
             event = states.APPLICATION_INSTANCE.event_to(row.status, status)
             if event is None or event in ("remove", "rejected"):
                 raise states.InvalidTransition(
                     "applicationInstance", row.status, f"report {status}", row.id
                 )
             set_status(row, event, now, description or STATUS_DESCRIPTIONS[status])
-            if runtime_states is not None:
-                row.runtime_context_states = [
-                    {**s, "DeviceReportedTime": now.isoformat()} for s in runtime_states
-                ]
+            _record_runtime_states(row, runtime_states, now)
             if status == "DEPLOYMENT_SUCCEEDED" and row.replaces_id:
                 old = session.get(ApplicationInstance, row.replaces_id)
                 if old is not None and states.APPLICATION_INSTANCE.can(old.status, "remove"):
@@ -388,6 +389,15 @@ class DeviceView:
             if status == "COMPLETED" and job.job_type == "OTA" and job.image_version:
                 job.device.current_software = job.image_version
             return job.status
+
+
+def _record_runtime_states(
+    row: ApplicationInstance, runtime_states: list[dict[str, Any]] | None, now: datetime
+) -> None:
+    if runtime_states is not None:
+        row.runtime_context_states = [
+            {**s, "DeviceReportedTime": now.isoformat()} for s in runtime_states
+        ]
 
 
 def _device(session: Session, device_id: str) -> Device:
