@@ -83,3 +83,10 @@ class Screens:
         problems = self.page.evaluate(_A11Y_CHECK)
         assert problems == [], f"{name} ({self.page.url}): {problems}"
         return path
+
+    def failed(self) -> None:
+        """The page as it was when the test failed (best effort: the page may be gone)."""
+        try:
+            self.page.screenshot(path=str(self.folder / "failed.png"), full_page=True)
+        except Exception as exc:  # a closed page or browser: the failure itself matters more
+            print(f"no screenshot of the failure: {exc}")

@@ -156,6 +156,7 @@ def test_the_console_journey(stack, admin_password, camera, squeezenet, tmp_path
             _refusals(stack, page, screens, admin_password)
             _phone(stack, browser, screens, admin_password)
         except BaseException:
+            screens.failed()
             print(f"--- the agent's log (end) ---\n{device.tail()}")
             raise
         finally:
