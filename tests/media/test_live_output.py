@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import appkit
 import cv2
@@ -120,6 +123,19 @@ def test_snapshot_and_thumbnail(live):
 
 
 def test_webrtc_viewer_receives_the_live_picture():
+    if "tensorflow" in sys.modules:
+        # aiortc's libsrtp crashes the interpreter (SIGSEGV at import) once TensorFlow's
+        # own OpenSSL is loaded; other tests of this run load TensorFlow. The output
+        # sink process never imports TensorFlow, so run this test alone, as it runs there.
+        here = f"{Path(__file__)}::test_webrtc_viewer_receives_the_live_picture"
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", here],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+        return
     aiortc = pytest.importorskip("aiortc")
     from panoptes.media.webrtc import WebRtcPublisher
 

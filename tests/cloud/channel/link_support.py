@@ -105,6 +105,8 @@ class LinkStack:
     data_dir: Path
     broker_kind: str
     stack: Stack | None = None
+    #: Devices made on this stack; their MQTT clients are closed with it.
+    devices: list[TestDevice] = field(default_factory=list)
 
     @property
     def ca(self) -> Path:
@@ -116,7 +118,9 @@ class LinkStack:
         return self.stack
 
     def device(self, name: str) -> TestDevice:
-        return make_device(self, name)
+        device = make_device(self, name)
+        self.devices.append(device)
+        return device
 
 
 @contextmanager
@@ -141,12 +145,14 @@ def link_stack(db_kind: str, broker_kind: str, tmp: Path) -> Iterator[LinkStack]
         ) as stack,
     ):
         stack.server.start_link(timeout=WAIT)
+        ls = LinkStack(stack.url, stack.client, port, device_port, data_dir, broker_kind, stack)
         try:
             assert wait_until(lambda: stack.server.link.bridge.connected, "the bridge")
-            yield LinkStack(
-                stack.url, stack.client, port, device_port, data_dir, broker_kind, stack
-            )
+            yield ls
         finally:
+            # Clients left connected would retry a vanished broker for the rest of the run.
+            for device in ls.devices:
+                device.close()
             stack.server.stop_link()
 
 
