@@ -335,7 +335,8 @@ def test_control_plane_away_30s_app_keeps_running_and_logs_arrive_later(
     figure("control_plane_back_to_buffered_logs", time.monotonic() - t0)
     assert all(away_from <= e["timestamp"] <= away_to for e in buffered)
     print(f"{len(buffered)} lines written offline were delivered")
-    j.console = None  # its session was with the old process (the cookie is still valid)
+    # The console session lives in the database: the restarted control plane relays.
+    assert j.frame() is not None
 
 
 def _ota(j: Journey, version: str, timeout: float) -> dict[str, Any]:
@@ -367,6 +368,16 @@ def test_ota_installs_a_new_version(journey: Journey, tmp_path: Path) -> None:
     wait_for(
         lambda: j.device_info()["CurrentSoftware"] == version, 60,
         "the device to report the new version",
+    )  # fmt: skip
+    logs = j.cp.client("logs")
+    wait_for(
+        lambda: any(
+            version in e["message"]
+            for e in logs.get_log_events(
+                logGroupName=link.device_log_group(j.device.id), logStreamName="ota_log"
+            )["events"]
+        ),
+        30, "the OTA's steps in the device's ota_log stream",
     )  # fmt: skip
     # The version it came from stays installed: what a rollback would go back to.
     alternates = [a["Version"] for a in j.device_info()["AlternateSoftwares"]]

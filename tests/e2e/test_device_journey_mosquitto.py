@@ -41,13 +41,13 @@ def test_deploy_through_mosquitto(tmp_path: Path, rtsp_available: None) -> None:
             cp.args = ("--broker", f"mqtts://127.0.0.1:{port}")
             cp.start()
             device = Device(cp, tmp_path, "mosquitto-journey").start()
-            assert device.provisioning()["Broker"] == f"mqtts://127.0.0.1:{port}"
             api = cp.client("panorama")
             wait_for(
                 lambda: api.describe_device(DeviceId=device.id)["DeviceConnectionStatus"]
                 == "ONLINE",
                 60, f"the device ONLINE through Mosquitto\n{device.tail()}",
             )  # fmt: skip
+            assert device.provisioning()["Broker"] == f"mqtts://127.0.0.1:{port}"
             account = device.provisioning()["AccountId"]
             project = publish_demo(cp, tmp_path / "v1", account, camera.url)
             t0 = time.monotonic()

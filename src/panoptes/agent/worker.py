@@ -27,7 +27,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -88,7 +88,7 @@ def build_agent(
     config: Path | None = None,
     watch: Path | None = None,
     output_host: str = "127.0.0.1",
-    say: object = None,
+    say: Callable[[str], None] | None = None,
 ) -> Agent:
     """The worker's Agent, jobs and log shipping wired (not started)."""
     store = SoftwareStore(data_dir)
@@ -131,7 +131,7 @@ def build_agent(
         logs=make_logs,
         runtime_options={"mjpeg_host": output_host},
         alternate_softwares=store.installed_versions,
-        say=say if callable(say) else say_and_ship,
+        say=say or say_and_ship,
     )
     return agent
 
