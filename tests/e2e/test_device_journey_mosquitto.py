@@ -64,11 +64,14 @@ def test_deploy_through_mosquitto(tmp_path: Path, rtsp_available: None) -> None:
             )  # fmt: skip
             assert status() == "DEPLOYMENT_SUCCEEDED"
             print(f"FIGURE mosquitto_create_to_deployment_succeeded: {time.monotonic() - t0:.2f} s")
-            with cp.console() as http:
+            http = cp.console()
+            try:
                 wait_for(
                     lambda: first_jpeg(http, f"/console/instances/{instance}/live.mjpg"), 120,
                     "an output frame through the console relay",
                 )  # fmt: skip
+            finally:
+                http.close()
             assert device.stop() == 0
     finally:
         if device is not None:
