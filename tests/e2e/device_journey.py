@@ -212,6 +212,13 @@ def code_node_env(instance_id: str) -> tuple[int, dict[str, str]] | None:
     return None
 
 
+def run_as_app(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
+    """Python ``code`` in the environment the app's code node has (boto3 as the app)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
 def http_status(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:

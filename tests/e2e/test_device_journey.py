@@ -36,6 +36,7 @@ from device_journey import (  # noqa: E402
     first_jpeg,
     http_status,
     publish_demo,
+    run_as_app,
     wait_for,
 )
 from ota_support import build_wheel  # noqa: E402
@@ -49,6 +50,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 FIGURES: dict[str, float] = {}
 ORDER = ["DEPLOYMENT_PENDING", "DEPLOYMENT_REQUESTED", "DEPLOYMENT_IN_PROGRESS",
          "DEPLOYMENT_SUCCEEDED"]  # fmt: skip
+
+
+# What an app does with boto3, unchanged: no endpoint, no keys in the code.
+PUT_METRIC = (
+    "import boto3; boto3.client('cloudwatch').put_metric_data(Namespace='Journey', "
+    "MetricData=[{'MetricName': 'Apps', 'Value': 1.0}])"
+)
 
 
 def figure(name: str, seconds: float) -> None:
@@ -226,8 +234,12 @@ def test_a_newer_version_with_a_role_replaces_it(journey: Journey) -> None:
     old = j.instance
     pid_env = code_node_env(old)
     assert pid_env is not None, "the first instance's code node runs"
-    # Deployed without a role: the credentials endpoint says 404 (boto3 then raises).
+    # Deployed without a role: the credentials endpoint says 404 and the app's boto3
+    # finds no credentials.
     assert http_status(pid_env[1]["AWS_CONTAINER_CREDENTIALS_FULL_URI"])[0] == 404
+    no_role = run_as_app(pid_env[1], PUT_METRIC)
+    assert no_role.returncode != 0
+    assert "CredentialRetrievalError" in no_role.stderr, no_role.stderr[-2000:]
     iam = j.cp.client("iam")
     role = iam.create_role(
         RoleName="journey-app",
@@ -268,6 +280,8 @@ def test_a_newer_version_with_a_role_replaces_it(journey: Journey) -> None:
     # role, and the control plane as its endpoint.
     _, env = wait_for(lambda: code_node_env(j.instance), 30, "the new code node")
     assert env["AWS_ENDPOINT_URL"] == j.cp.url
+    as_the_app = run_as_app(env, PUT_METRIC)  # boto3 unchanged, in the app's environment
+    assert as_the_app.returncode == 0, as_the_app.stderr[-2000:]
     status, body = http_status(env["AWS_CONTAINER_CREDENTIALS_FULL_URI"])
     assert status == 200, body
     creds = json.loads(body)
