@@ -286,14 +286,15 @@ class Reconciler:
             project = deployment.lay_out(folder, entry, packages, files)
             plan = deployment.plan(project, entry)
             freed = self._free_ports_of_replaced(entry, {host for _, _, host in plan.routing})
-            role = entry.get("RuntimeRoleArn") and self.credentials
+            # No role: no provider, and the app's credentials endpoint answers 404.
+            has_role = self.credentials is not None and entry.get("RuntimeRoleArn")
             rt = Runtime(
                 plan,
                 folder,
                 instance_id=iid,
                 model_cache=self.data_dir / "cache" / "models",
                 owner_file=self.data_dir / "output-owner",
-                credentials=self.credentials(iid) if role and self.credentials else None,
+                credentials=self.credentials(iid) if has_role else None,  # type: ignore[misc]
                 **self.runtime_options,
             )
             rt.start()
