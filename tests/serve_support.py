@@ -23,6 +23,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_run(count: int = 3) -> int:
+    """P such that P, P+1, ... P+count-1 are free (`serve` binds API P, device endpoint
+    P+1, embedded broker P+2)."""
+    for _ in range(200):
+        base = free_port()
+        if base + count > 65535:
+            continue
+        try:
+            socks = []
+            for p in range(base, base + count):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
 def clean_env(home: Path) -> dict[str, str]:
     """A user's shell with no AWS or Panoptes settings (HOME without ~/.aws)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PANOPTES_"))}
@@ -46,15 +68,22 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 6
 
 @contextmanager
 def running_panoptes(
-    data: Path, home: Path, command: str = "serve", log: Path | None = None
+    data: Path,
+    home: Path,
+    command: str = "serve",
+    log: Path | None = None,
+    *,
+    port: int | None = None,
+    args: tuple[str, ...] = (),
 ) -> Iterator[str]:
-    """`panoptes COMMAND --data-dir DATA --port P` as a process; yields its URL."""
-    port = free_port()
+    """`panoptes COMMAND --data-dir DATA --port P [ARGS]` as a process; yields its URL.
+    ``port``: P again (a restart that devices must find where they were)."""
+    port = port or free_port_run()
     log = log or data.parent / f"{command}.log"
-    with log.open("w") as out:
+    with log.open("a") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "panoptes", command, "--data-dir", str(data),
-             "--port", str(port)],
+             "--port", str(port), *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=clean_env(home),

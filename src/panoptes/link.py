@@ -107,6 +107,9 @@ PROVISIONING_EXCHANGE = "/provisioning/exchange"
 DEVICE_HTTP_ASSETS = "/device/v1/assets"  # + "/{bucket}/{key}", Range supported
 DEVICE_HTTP_SOFTWARE = "/device/v1/software"  # + "/{version}": a Panoptes wheel
 DEVICE_HTTP_DESIRED = "/device/v1/desired"  # GET: the same DesiredState (fallback)
+#: GET + "/{instance_id}": the instance's role credentials (container-credentials JSON:
+#: AccessKeyId, SecretAccessKey, Token, Expiration); 404 when it has no RuntimeRoleArn.
+DEVICE_HTTP_CREDENTIALS = "/device/v1/credentials"
 
 DESIRED, REPORT, PRESENCE, LOGS = "desired", "report", "presence", "logs"
 ONLINE, OFFLINE = "online", "offline"

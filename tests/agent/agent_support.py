@@ -367,7 +367,7 @@ def apply_report(view: Any, device_id: str, report: dict[str, Any]) -> None:
         elif kind == link.REPORT_HEALTH:
             view.report_health(
                 device_id, report["ApplicationInstanceId"], report["HealthStatus"], now,
-                report.get("Nodes"),
+                report.get("Nodes"), report.get("OutputUrl"),
             )  # fmt: skip
     except Exception as exc:  # the contract: logged and dropped, the device repeats
         print(f"report dropped: {report}: {exc}")

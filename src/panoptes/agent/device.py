@@ -34,6 +34,7 @@ from panoptes.agent.assets import AssetCache
 from panoptes.agent.identity import Identity
 from panoptes.agent.link_client import LinkClient
 from panoptes.agent.reconciler import JobHandler, LogWatcher, Reconciler
+from panoptes.agent.role_credentials import RoleCredentialsProvider, device_endpoint_fetch
 
 log = logging.getLogger("panoptes.agent")
 
@@ -49,6 +50,7 @@ class Agent:
         logs: Callable[[Agent], LogWatcher] | None = None,
         runtime_options: dict[str, Any] | None = None,
         heartbeat_seconds: float | None = None,
+        alternate_softwares: Callable[[], list[str]] | None = None,
         say: Callable[[str], None] = log.info,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
@@ -56,6 +58,7 @@ class Agent:
         self._jobs_factory, self._logs_factory = jobs, logs
         self.runtime_options = runtime_options
         self.heartbeat_seconds = heartbeat_seconds
+        self.alternate_softwares = alternate_softwares
         self.say = say
         self.identity: Identity | None = None
         self.link: LinkClient | None = None
@@ -79,12 +82,17 @@ class Agent:
         cache = AssetCache(
             self.data_dir / "cache" / "assets", ident.device_endpoint, ident.client_tls()
         )
+        # Apps reach the control plane's API (CloudWatch, S3, ...) unchanged: boto3 reads
+        # AWS_ENDPOINT_URL, and its role's credentials come from the runtime's endpoint.
+        options = dict(self.runtime_options or {})
+        options["app_env"] = {"AWS_ENDPOINT_URL": ident.api_endpoint, **options.get("app_env", {})}
         self.reconciler = Reconciler(
             self.data_dir,
             ident.device_id,
             cache,
             self.publish,
-            runtime_options=self.runtime_options,
+            runtime_options=options,
+            credentials=self._role_credentials if ident.device_endpoint else None,
         )
         if self._jobs_factory is not None:
             self.jobs = self.reconciler.jobs = self._jobs_factory(self)
@@ -106,6 +114,7 @@ class Agent:
                 ident,
                 self.reconciler.set_desired,
                 on_connected=self._connected,
+                alternate_softwares=self.alternate_softwares,
                 **extra,
             ).start()
         return self
@@ -120,6 +129,14 @@ class Agent:
             close()
         if self.link is not None:
             self.link.stop()
+
+    def _role_credentials(self, instance_id: str) -> RoleCredentialsProvider:
+        assert self.identity is not None and self.identity.device_endpoint
+        return RoleCredentialsProvider(
+            device_endpoint_fetch(
+                self.identity.device_endpoint, self.identity.client_tls(), instance_id
+            )
+        )
 
     def request_exit(self, code: int) -> None:
         """End the agent with exit ``code`` (a job's REBOOT or OTA); returns at once."""

@@ -10,7 +10,6 @@ import contextlib
 import fcntl
 import socket
 import struct
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,11 @@ NTP_CONF = Path("/etc/systemd/timesyncd.conf")
 
 
 def software_version() -> str:
-    try:
-        return metadata.version("panoptes")
-    except metadata.PackageNotFoundError:
-        from panoptes import __version__
+    # The imported package's own version, not the installed distribution's metadata:
+    # after an OTA the worker runs another version from DATA/software on PYTHONPATH.
+    from panoptes import __version__
 
-        return __version__
+    return __version__
 
 
 def _ipv4(name: str) -> str | None:

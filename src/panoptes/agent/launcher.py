@@ -14,6 +14,7 @@ the launcher starts with the selected version's directory first on PYTHONPATH
   it exits first, or writes no mark within ``health_timeout``, the launcher kills
   it and starts the current (previous, good) version again: a rollback. Either way
   the outcome is recorded for the job, and the next worker reports it.
+* ``EXIT_FATAL``: the worker cannot run (a refused provisioning archive): end with 1.
 * anything else: a crash; start the same version again after a backoff.
 
 current.json changes only when a trial succeeded, so a launcher killed at any point
@@ -41,6 +42,7 @@ from typing import Any
 from panoptes.agent.software import (
     ENV_BASE,
     ENV_TRIAL,
+    EXIT_FATAL,
     EXIT_OTA,
     EXIT_REBOOT,
     SoftwareStore,
@@ -122,6 +124,8 @@ class Launcher:
                 trial = None
                 continue
             trial = None
+            if code == EXIT_FATAL:
+                return 1  # the worker said why on stderr (relayed)
             if code == EXIT_REBOOT:
                 log.info("worker asked for a restart (REBOOT)")
                 continue

@@ -76,13 +76,16 @@ class LogWatcher(Protocol):
 
 
 Publish = Callable[[str, dict[str, Any]], bool]
+#: instance id -> what the runtime's CredentialsEndpoint serves (agent/role_credentials.py's
+#: RoleCredentialsProvider), or None: the instance has no role.
+CredentialsFor = Callable[[str], Callable[[], "dict | None"] | None]
 
 
 @dataclass
 class _Running:
     runtime: Runtime
     entry: dict[str, Any]
-    health: tuple[str, dict[str, str]] | None = None
+    health: tuple[str, dict[str, str], str | None] | None = None
     health_sent: float = 0.0
     signals: dict[str, str] = field(default_factory=dict)
 
@@ -98,6 +101,7 @@ class Reconciler:
         jobs: JobHandler | None = None,
         logs: LogWatcher | None = None,
         runtime_options: dict[str, Any] | None = None,
+        credentials: CredentialsFor | None = None,
         health_seconds: float = link.HEARTBEAT_SECONDS,
         deploy_timeout: float = DEPLOY_TIMEOUT,
     ) -> None:
@@ -108,7 +112,11 @@ class Reconciler:
         self.jobs = jobs
         self.logs = logs
         self.runtime_options = {"mjpeg_port": 0, "mp4": False, **(runtime_options or {})}
+        self.credentials = credentials
         self.health_seconds = health_seconds
+        #: Set once the saved desired state was applied again at start (the worker's
+        #: health mark waits for it: "its applications restarted").
+        self.restored = threading.Event()
         self.deploy_timeout = deploy_timeout
         self.state = AgentState.load(self.data_dir)
         self.running: dict[str, _Running] = {}
@@ -173,7 +181,7 @@ class Reconciler:
                     "Running": r is not None,
                     "HealthStatus": r.health[0] if r and r.health else "NOT_AVAILABLE",
                     "Nodes": dict(r.health[1]) if r and r.health else {},
-                    "OutputUrl": r.runtime.output_url if r else None,
+                    "OutputUrl": _output_url(r.runtime) if r else None,
                 }
             )
         return out
@@ -184,6 +192,7 @@ class Reconciler:
         if self.state.desired is not None:
             log.info("restoring the last desired state (revision %s)", self.state.revision)
             self._guard(self._apply, self.state.desired, True)
+        self.restored.set()
         while not self._stop.is_set():
             self._wake.wait(1.0)
             self._wake.clear()
@@ -277,12 +286,15 @@ class Reconciler:
             project = deployment.lay_out(folder, entry, packages, files)
             plan = deployment.plan(project, entry)
             freed = self._free_ports_of_replaced(entry, {host for _, _, host in plan.routing})
+            # No role: no provider, and the app's credentials endpoint answers 404.
+            has_role = self.credentials is not None and entry.get("RuntimeRoleArn")
             rt = Runtime(
                 plan,
                 folder,
                 instance_id=iid,
                 model_cache=self.data_dir / "cache" / "models",
                 owner_file=self.data_dir / "output-owner",
+                credentials=self.credentials(iid) if has_role else None,  # type: ignore[misc]
                 **self.runtime_options,
             )
             rt.start()
@@ -443,14 +455,15 @@ class Reconciler:
         now = time.monotonic()
         nodes = {name: s.status for name, s in r.runtime.status().items()}
         health = ERROR if any(v == ERROR for v in nodes.values()) else RUNNING
-        current = (health, nodes)
+        output = _output_url(r.runtime)
+        current = (health, nodes, output)
         if self.running.get(iid) is not r:
             return  # stopped meanwhile: its removal is what the control plane hears
         if current != r.health or now - r.health_sent >= self.health_seconds:
             sent = self.publish(
                 link.REPORT,
                 {"Type": link.REPORT_HEALTH, "ApplicationInstanceId": iid,
-                 "HealthStatus": health, "Nodes": nodes},
+                 "HealthStatus": health, "Nodes": nodes, "OutputUrl": output},
             )  # fmt: skip
             with self._lock:
                 r.health = current
@@ -494,6 +507,12 @@ def _last_app_line(rt: Runtime, node: str) -> str:
         if lines:
             return lines[-1].strip()
     return ""
+
+
+def _output_url(rt: Runtime) -> str | None:
+    """The instance's live MJPEG stream (link's OutputUrl), once its output server runs."""
+    base = rt.output_url
+    return base.rstrip("/") + "/stream.mjpg" if base else None
 
 
 def _default_signals(rt: Runtime) -> dict[str, str]:

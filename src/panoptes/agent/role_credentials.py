@@ -12,14 +12,42 @@ error, as on an appliance deployed without a role.
 
 from __future__ import annotations
 
+import json
+import ssl
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+
+from panoptes import link
 
 Fetch = Callable[[], "dict | None"]
 
 #: Renew this long before the current credentials expire.
 REFRESH_BEFORE = timedelta(minutes=5)
+
+
+FETCH_TIMEOUT = 10.0
+
+
+def device_endpoint_fetch(device_endpoint: str, context: ssl.SSLContext, instance_id: str) -> Fetch:
+    """A Fetch over the device endpoint (mutual TLS): GET link.DEVICE_HTTP_CREDENTIALS
+    /{instance_id}. 404 (no role) -> None; anything else that is not 200 raises OSError,
+    which the runtime's endpoint turns into 503 (botocore retries later)."""
+    url = f"{device_endpoint.rstrip('/')}{link.DEVICE_HTTP_CREDENTIALS}/{instance_id}"
+
+    def fetch() -> dict | None:
+        try:
+            with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT, context=context) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            why = f"the control plane answered {exc.code} for the role credentials"
+            raise OSError(why) from None
+
+    return fetch
 
 
 def expiration_of(credentials: dict) -> datetime:

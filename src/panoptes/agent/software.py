@@ -47,6 +47,9 @@ log = logging.getLogger("panoptes.agent.software")
 #: Python and shells use for errors and signals (1, 2, 126-128+n).
 EXIT_REBOOT = 80
 EXIT_OTA = 81
+#: The worker cannot run at all (its provisioning archive was refused): starting it
+#: again would not help, so the launcher ends with exit code 1.
+EXIT_FATAL = 82
 
 #: Set by the launcher in the worker's environment while a new version is on trial.
 ENV_TRIAL = "PANOPTES_SOFTWARE_TRIAL"

@@ -1,23 +1,19 @@
 """`panoptes agent`: turn this machine into a Panoptes appliance (panoptes.agent).
 
-Thin: parse the options, run panoptes.agent.Agent in the foreground, print its
-device id, connection state and instances when they change. SIGTERM and Ctrl-C stop
-it cleanly (every runtime stopped; they start again with the agent).
+Thin: parse the options and run the launcher (agent/launcher.py), which runs the
+worker (agent/worker.py: the Agent with jobs and log shipping) as its child and
+restarts or switches it for REBOOT and OTA jobs. The worker prints its device id,
+connection state and instances when they change. SIGTERM and Ctrl-C stop it cleanly
+(every runtime stopped; they start again with the agent).
 """
 
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-
-err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def agent(
@@ -32,6 +28,14 @@ def agent(
         Path | None,
         typer.Option("--watch", help="A folder (a USB stick) to wait in for that archive."),
     ] = None,
+    output_host: Annotated[
+        str,
+        typer.Option(
+            "--output-host",
+            help="Address the apps' live output (MJPEG) listens on; the control plane "
+            "must reach it there (the console relays it).",
+        ),
+    ] = "127.0.0.1",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every step.")] = False,
 ) -> None:
     """Run the device agent: provision once, then run what the control plane deploys.
@@ -40,61 +44,23 @@ def agent(
 
         panoptes agent --config certificates-omni_lobby.zip --data-dir /var/lib/panoptes
     """
-    from panoptes.agent.device import Agent
-    from panoptes.agent.identity import ProvisioningError
+    from panoptes.agent import launcher
+    from panoptes.agent.worker import worker_argv
 
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    dev = Agent(data_dir, config=config, watch=watch, say=lambda m: err.print(escape(m)))
-    # Provisioning may wait (a USB stick, an unreachable control plane): a thread, so
-    # that a signal still stops it.
-    started: list[BaseException | None] = []
-
-    def start() -> None:
-        try:
-            dev.start()
-            started.append(None)
-        except BaseException as exc:  # handed to the main thread
-            started.append(exc)
-
-    threading.Thread(target=start, daemon=True).start()
-    while not started and not stop.wait(0.2):
-        pass
-    if not started:
-        dev.stop()
-        raise typer.Exit(0)
-    if isinstance(started[0], ProvisioningError):
-        err.print(f"[red]error:[/] {escape(str(started[0]))}")
-        raise typer.Exit(1)
-    if started[0] is not None:
-        raise started[0]
-    err.print(f"device {dev.device_id} (data in {dev.data_dir})")
-    shown = None
-    try:
-        while not stop.wait(1.0) and not dev.exit_requested.is_set():
-            view = (dev.connected, dev.link_error, _instances(dev))
-            if view != shown:
-                shown = view
-                state = "connected" if dev.connected else f"offline {dev.link_error}".strip()
-                err.print(f"link: {escape(state)}")
-                for line in view[2]:
-                    err.print(f"  {escape(line)}")
-    finally:
-        err.print("stopping the device agent")
-        dev.stop()
-    if dev.exit_code:
-        raise typer.Exit(dev.exit_code)  # a job asked for it (REBOOT, OTA): the launcher acts
-
-
-def _instances(dev: object) -> tuple[str, ...]:
-    rows = dev.instances()  # type: ignore[attr-defined]
-    return tuple(
-        f"{r['ApplicationInstanceId']}: {r['Status']} health {r['HealthStatus']}"
-        + (f" ({r['StatusDescription']})" if r["StatusDescription"] else "")
-        for r in rows
+    data_dir = data_dir.expanduser().resolve()
+    argv = worker_argv(
+        data_dir,
+        config=config.resolve() if config else None,
+        watch=watch.resolve() if watch else None,
+        output_host=output_host,
+        verbose=verbose,
     )
+    # The launcher runs the worker as its child: a REBOOT job restarts it, an OTA job
+    # switches its version (and rolls back when the new one does not come up healthy).
+    code = launcher.main(data_dir, argv)
+    if code:
+        raise typer.Exit(code)

@@ -55,6 +55,7 @@ from panoptes.cloud.services.roles import IamBackend
 from panoptes.cloud.storage.base import ObjectStore
 from panoptes.cloud.storage.filesystem import FilesystemStore
 from panoptes.console.app import build_console
+from panoptes.console.feeds import LiveVideoByFunction
 from panoptes.console.users import BootstrapUser, bootstrap_console_user
 from panoptes.console.web import ConsoleState
 from panoptes.link import PROVISIONING_EXCHANGE
@@ -235,6 +236,9 @@ def build_server(config: ServerConfig) -> Server:
         camera_stream=lambda account, name, version: camera_stream(
             backend.env, account, name, version
         ),
+        # The output URL each instance's device reports (health reports): the console's
+        # /console/instances/{id}/live.mjpg relays it.
+        live=LiveVideoByFunction(lambda ctx, iid: devices.output_url(ctx.account_id, iid)),
     )
     console_user = bootstrap_console_user(console.state.users, config.data_dir, admin.account_id)
     app = create_app(

@@ -217,6 +217,7 @@ class Runtime:
         loop: bool = False,
         max_frames: int = 0,
         mjpeg_port: int | None = 0,
+        mjpeg_host: str = "127.0.0.1",
         mp4: bool = True,
         owner_file: Path | None = None,
         shared_output: bool = False,
@@ -225,6 +226,7 @@ class Runtime:
         restart_on_start_failure: bool = True,
         model_threads: int | None = None,
         credentials: dict | None = None,
+        app_env: dict[str, str] | None = None,
         liveness_deadline: float = LIVENESS_DEADLINE,
     ) -> None:
         self.plan = plan
@@ -238,6 +240,9 @@ class Runtime:
         ) or "us-east-1"
         self.pace, self.loop, self.max_frames = pace, loop, max_frames
         self.mjpeg_port, self.mp4 = mjpeg_port, mp4
+        # Where the live output listens (the device agent binds where its control plane
+        # reaches it; the local runner keeps loopback).
+        self.mjpeg_host = mjpeg_host
         # shared_output: this instance takes part in "the newest app owns the output"
         # through the machine's default owner file (what the device agent asks for).
         self.owner_file = owner_file or (shared_output_owner_file() if shared_output else None)
@@ -246,6 +251,9 @@ class Runtime:
         self.restart_on_start_failure = restart_on_start_failure
         self.model_threads = model_threads
         self.credentials = credentials
+        # Extra variables for the code nodes (the device agent: AWS_ENDPOINT_URL, so the
+        # app's boto3 reaches the control plane with its role credentials).
+        self.app_env = dict(app_env or {})
         self.liveness_deadline = liveness_deadline
         self.rings: dict[str, ringmod.FrameRing] = {}
         self.camera_rings: dict[str, str] = {}  # stream id -> ring name
@@ -463,7 +471,11 @@ class Runtime:
             "rings": rings,
             "mp4": str(self.output_dir / f"{node}.mp4") if self.mp4 else None,
             "fps": fps,
-            "mjpeg": None if self.mjpeg_port is None else {"port": self.mjpeg_port},
+            "mjpeg": (
+                None
+                if self.mjpeg_port is None
+                else {"host": self.mjpeg_host, "port": self.mjpeg_port}
+            ),
             "status_file": str(self.workdir / "sink.json"),
             "owner_file": str(self.owner_file) if self.owner_file else None,
             "owner_id": self.instance_id,
@@ -507,6 +519,7 @@ class Runtime:
                 "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
             }
         )
+        env.update(self.app_env)
         return env
 
     def _start_code(self, c: CodePlan, prepared: code_mod.PreparedCode) -> None:

@@ -278,6 +278,7 @@ class Bridge:
                 report["HealthStatus"],
                 now,
                 report.get("Nodes"),
+                report.get("OutputUrl"),
             )
         elif kind == link.REPORT_JOB:
             view.report_job_status(device_id, report["JobId"], report["Status"], now)

@@ -9,6 +9,8 @@ serves well, with Range for resuming.
     GET /device/v1/desired                    the caller's DesiredState (with Revision)
     GET /device/v1/assets/{bucket}/{key}      an asset its desired state lists
     GET /device/v1/software/{version}         a published Panoptes wheel
+    GET /device/v1/credentials/{instance}     the instance's role credentials (404: no
+                                              role, or not an instance of the caller)
 
 A certificate that is revoked (deleted device), expired or unknown gets 403 with a
 message saying so; an object the device's desired state does not list gets 404.
@@ -22,6 +24,7 @@ import re
 import shutil
 import ssl
 import threading
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
@@ -30,9 +33,11 @@ from panoptes.cloud.channel.access import Gatekeeper
 from panoptes.cloud.errors import ResourceNotFound
 from panoptes.cloud.services import software
 from panoptes.cloud.services.device_view import DeviceView
+from panoptes.cloud.services.roles import device_credentials_response
 from panoptes.link import (
     BRIDGE_IDENTITY,
     DEVICE_HTTP_ASSETS,
+    DEVICE_HTTP_CREDENTIALS,
     DEVICE_HTTP_DESIRED,
     DEVICE_HTTP_SOFTWARE,
 )
@@ -93,6 +98,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._asset(device, path)
             elif path.startswith(DEVICE_HTTP_SOFTWARE + "/"):
                 self._software(path[len(DEVICE_HTTP_SOFTWARE) + 1 :])
+            elif path.startswith(DEVICE_HTTP_CREDENTIALS + "/"):
+                instance = path[len(DEVICE_HTTP_CREDENTIALS) + 1 :]
+                status, body = device_credentials_response(
+                    self.server.view.env, device, instance, datetime.now(UTC)
+                )
+                self._json(status, body)  # the secret goes to its device only, never logged
             else:
                 raise _Refused(404, f"no route {path}")
         except _Refused as exc:

@@ -317,6 +317,8 @@ class ApplicationInstance(Base):
     replaces_id: Mapped[str | None] = mapped_column(String(64))
     runtime_role_arn: Mapped[str | None] = mapped_column(String(255))
     runtime_context_states: Mapped[list[Any] | None]
+    #: The instance's live output (MJPEG) as its device reports it; the console relays it.
+    output_url: Mapped[str | None] = mapped_column(String(1024))
     created: Mapped[datetime]
     updated: Mapped[datetime]
 

@@ -291,6 +291,7 @@ class DeviceView:
                     set_status(old, "remove", now, f"Replaced by {row.id}.")
             if status == "REMOVAL_SUCCEEDED":
                 row.health_status = "NOT_AVAILABLE"
+                row.output_url = None
                 for node in row.node_instances:
                     node.current_status = "NOT_AVAILABLE"
             return row.status
@@ -302,15 +303,28 @@ class DeviceView:
         health: str,
         now: datetime,
         nodes: dict[str, str] | None = None,
+        output_url: str | None = None,
     ) -> None:
-        """HealthStatus (RUNNING/ERROR/NOT_AVAILABLE) and per-node NodeInstanceStatus."""
+        """HealthStatus (RUNNING/ERROR/NOT_AVAILABLE), per-node NodeInstanceStatus and the
+        live output URL (None: it has none now)."""
+        if output_url is not None and not output_url.startswith("http://"):
+            raise ValueError(f"OutputUrl {output_url[:100]!r}: an http:// MJPEG URL or null")
         with self.env.db.transaction() as session:
             row = _instance(session, device_id, instance_id)
             row.health_status = health
+            row.output_url = output_url[:1024] if output_url else None
             for node in row.node_instances:
                 if nodes and node.node_instance_id in nodes:
                     node.current_status = nodes[node.node_instance_id]
             row.updated = now
+
+    def output_url(self, account_id: str, instance_id: str) -> str | None:
+        """The live output URL the device last reported for the account's instance."""
+        with self.env.db.reading() as session:
+            row = session.get(ApplicationInstance, instance_id)
+            if row is None or row.account_id != account_id:
+                return None
+            return row.output_url
 
     def heartbeat(
         self,
