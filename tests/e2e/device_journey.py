@@ -228,22 +228,21 @@ def http_status(url: str) -> tuple[int, bytes]:
 
 
 def publish_demo(cp: ControlPlane, workdir: Path, account: str, camera_url: str,
-                 marker: str | None = None) -> Path:  # fmt: skip
-    """Build the demo project (``marker``: a line its code logs at start, to tell a new
-    version's code by) and publish it: package-application and the camera."""
+                 marker: str | None = None,
+                 edit: Callable[[str], str] | None = None) -> Path:  # fmt: skip
+    """Build the demo project and publish it: package-application and the camera.
+
+    ``marker``: a line its code logs at start, to tell a new version's code by;
+    ``edit``: any other change to its application.py (text in, text out)."""
     from panoptes.project.containers import SourceOptions, build_container
 
     project = make_demo_project(workdir, account)
     if marker is not None:
+        edit = _add_marker(marker, edit)
+    if edit is not None:
         code_dir = project.packages_dir / f"{account}-{CODE}-1.0"
         app = code_dir / "src" / "application.py"
-        text = app.read_text().replace(
-            'log.info("demo application started',
-            f'log.info("{marker}")\n        log.info("demo application started',
-            1,
-        )
-        assert marker in text
-        app.write_text(text)
+        app.write_text(edit(app.read_text()))
         build_container(
             project, "code_asset", code_dir, account, engine_choice="none",
             source=SourceOptions(wheelhouse=False),
@@ -252,6 +251,19 @@ def publish_demo(cp: ControlPlane, workdir: Path, account: str, camera_url: str,
     package_application(project, clients, say=lambda _m: None)
     register_camera(clients, camera_url)
     return project
+
+
+def _add_marker(marker: str, then: Callable[[str], str] | None) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        text = text.replace(
+            'log.info("demo application started',
+            f'log.info("{marker}")\n        log.info("demo application started',
+            1,
+        )
+        assert marker in text
+        return then(text) if then else text
+
+    return edit
 
 
 def demo_params(project: Path | Any, account: str, device_id: str, **extra: Any) -> dict:

@@ -225,8 +225,13 @@ def camera_stream(env: Any, account: str, package_name: str, version: str) -> di
         ).first()
     if row is None:
         return None
-    source, vid = row
-    secrets = env.secrets
+    return decrypted_stream(env.secrets, row[0])
+
+
+def decrypted_stream(secrets: Any, source: CameraSource) -> dict[str, str | None]:
+    """StreamUrl, Username and Password of a camera, decrypted (never for an API answer:
+    for the device it runs on, and the console's thumbnail)."""
+    vid = source.package_version_id
     return {
         "StreamUrl": secrets.decrypt(source.stream_url_encrypted, camera_purpose(vid, "url")),
         "Username": source.username,

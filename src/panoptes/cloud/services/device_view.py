@@ -32,7 +32,7 @@ from panoptes.cloud.errors import AccessDenied, ResourceNotFound
 from panoptes.cloud.services import provisioning, software, states
 from panoptes.cloud.services.applications import STATUS_DESCRIPTIONS, set_status
 from panoptes.cloud.services.backend import Services
-from panoptes.cloud.services.cameras import camera_purpose
+from panoptes.cloud.services.cameras import decrypted_stream
 from panoptes.cloud.services.packages import storage_location
 from panoptes.link import DEVICE_HTTP_ASSETS, LEASE_SECONDS, OFFLINE, ONLINE
 
@@ -203,7 +203,7 @@ class DeviceView:
             if node.is_camera and node.package_name:
                 source = _camera_source(session, device.account_id, node)
                 if source is not None:
-                    cameras[node.node_instance_id] = self._camera(source)
+                    cameras[node.node_instance_id] = decrypted_stream(self.env.secrets, source)
         return {
             "ApplicationInstanceId": row.id,
             "Status": row.status,
@@ -215,18 +215,6 @@ class DeviceView:
             "Cameras": cameras,
             "RuntimeRoleArn": row.runtime_role_arn,
             "Replaces": row.replaces_id,
-        }
-
-    def _camera(self, source: CameraSource) -> dict[str, str | None]:
-        secrets, vid = self.env.secrets, source.package_version_id
-        return {
-            "StreamUrl": secrets.decrypt(source.stream_url_encrypted, camera_purpose(vid, "url")),
-            "Username": source.username,
-            "Password": (
-                secrets.decrypt(source.password_encrypted, camera_purpose(vid, "password"))
-                if source.password_encrypted
-                else None
-            ),
         }
 
     # -- provisioning ----------------------------------------------------------------
