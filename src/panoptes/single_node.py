@@ -19,11 +19,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from panoptes.procs import die_with_parent
 from panoptes.project.errors import ProjectError
 from panoptes.project.package_app import Clients, connect
 
@@ -39,12 +41,17 @@ class SingleNode:
         self.demo, self.say = demo, say
         self.agent: subprocess.Popen | None = None
         self.camera: Any = None  # media.testcamera.CameraServer
+        self._stopped = threading.Event()
 
     # -- what `serve` runs once the API answers ------------------------------------------
 
     def on_ready(self, server: Any) -> None:
+        """Start the device (and the demo); then keep this thread until the end: the
+        children die with the thread that started them (PR_SET_PDEATHSIG), so nothing
+        outlives `panoptes up`, even when it is killed."""
         try:
             self._start(server)
+            self._stopped.wait()
         except ProjectError as e:
             self.say(f"error: {e.message}" + (f"\n  fix: {e.hint}" if e.hint else ""))
         except Exception as e:  # the API keeps serving; the user must still hear of it
@@ -89,7 +96,9 @@ class SingleNode:
         if archive.exists():
             argv += ["--config", str(archive)]
         log = (self.device_dir / "agent.log").open("a")
-        self.agent = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        self.agent = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        )
         log.close()
 
     # -- the demo ------------------------------------------------------------------------
@@ -142,6 +151,7 @@ class SingleNode:
     # -- stop ------------------------------------------------------------------------------
 
     def stop(self) -> None:
+        self._stopped.set()
         if self.agent is not None and self.agent.poll() is None:
             self.agent.terminate()
             try:

@@ -71,9 +71,27 @@ def test_up_demo_shows_the_annotated_demo_in_the_console(tmp_path: Path) -> None
                         pictures.append(cv2.imdecode(np.frombuffer(jpeg, np.uint8), 1))
                     if len(pictures) >= 30:
                         break
+    # Stopping `up` stops what it started: the agent, its apps, the demo camera.
+    deadline = time.monotonic() + 30
+    while (left := _processes_mentioning(str(tmp_path))) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, left
     assert all(p is not None and p.shape[1] >= 320 for p in pictures)
     # Annotated: the label text at the top left stays put while the test pattern's ball
     # moves, so pixels bright in pictures two seconds apart are the labels.
     h, w = pictures[0].shape[:2]
     bright = [(p[: h // 8, : w // 2] > 200).all(axis=2) for p in (pictures[0], pictures[-1])]
     assert (bright[0] & bright[1]).sum() > 50, "no label text in the live picture"
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if text in cmd:
+                    found.append(cmd[:200])
+        except OSError:
+            continue
+    return found

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -49,6 +48,7 @@ from panoptes.agent.software import (
     Version,
     write_json,
 )
+from panoptes.procs import die_with_parent
 
 log = logging.getLogger("panoptes.agent.launcher")
 
@@ -62,13 +62,6 @@ _POLL = 0.1
 
 def default_worker_argv(data_dir: Path) -> list[str]:
     return [sys.executable, "-m", "panoptes.agent.worker", "--data-dir", str(data_dir)]
-
-
-def _pdeathsig() -> None:
-    # Runs in the child before exec: a SIGKILLed launcher takes its worker with it, so
-    # a restarted launcher never finds a worker of an unknown version still running.
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class Launcher:
@@ -177,7 +170,7 @@ class Launcher:
             env=env,
             stdin=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            preexec_fn=_pdeathsig,
+            preexec_fn=die_with_parent,
             start_new_session=True,  # Ctrl-C reaches the launcher, which stops the worker
         )
         relay = threading.Thread(target=self._relay_stderr, args=(popen,), daemon=True)

@@ -101,6 +101,9 @@ class CameraServer:
 
     def start(self, timeout: float = 20.0) -> CameraServer:
         """Start serving; retried while the port of a just-killed server is still busy."""
+        # The controller runs in Panoptes's Python (only the server half must not).
+        from panoptes.procs import die_with_parent
+
         env = dict(os.environ)
         if self.password is not None:
             env[PASSWORD_ENV] = self.password
@@ -109,7 +112,12 @@ class CameraServer:
             err = self.log.open("a") if self.log else subprocess.DEVNULL
             try:
                 self.proc = subprocess.Popen(
-                    self._argv(), stdout=subprocess.PIPE, stderr=err, text=True, env=env
+                    self._argv(),
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    text=True,
+                    env=env,
+                    preexec_fn=die_with_parent,
                 )
             finally:
                 if self.log:

@@ -29,7 +29,6 @@ starts and once when frames flow again.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import enum
 import json
 import logging
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from panoptes.media import ring as ringmod
+from panoptes.procs import die_with_parent
 from panoptes.runtime import client as rt_client
 from panoptes.runtime import code as code_mod
 from panoptes.runtime import sandbox
@@ -128,12 +128,6 @@ class NodeStatus:
     fps: float = 0.0
 
 
-def _pdeathsig() -> None:
-    # Runs in the child before exec: die with the runtime, even if it is SIGKILLed.
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 @dataclass
 class _Proc:
     name: str
@@ -161,7 +155,7 @@ class _Proc:
                 stdin=subprocess.DEVNULL,
                 env=self.env,
                 cwd=cwd,
-                preexec_fn=_pdeathsig,
+                preexec_fn=die_with_parent,
                 start_new_session=True,  # Ctrl-C reaches the runtime only; it stops us in order
             )
         finally:
