@@ -342,33 +342,11 @@ def running_asset_server(pki: Pki, store: Any) -> Iterator[tuple[str, AssetServe
 
 
 def apply_report(view: Any, device_id: str, report: dict[str, Any]) -> None:
-    """Record a device report through DeviceView; one it cannot apply is dropped."""
-    now = datetime.now(UTC)
-    kind = report.get("Type")
+    """Record a device report as the bridge does; one it cannot apply is dropped."""
+    from panoptes.cloud.channel import bridge
+
     try:
-        if kind == link.REPORT_HEARTBEAT:
-            view.heartbeat(
-                device_id,
-                now,
-                current_software=report.get("CurrentSoftware"),
-                serial_number=report.get("SerialNumber"),
-                network_status=report.get("NetworkStatus"),
-            )
-        elif kind == link.REPORT_INSTANCE:
-            view.report_instance_status(
-                device_id,
-                report["ApplicationInstanceId"],
-                report["Status"],
-                now,
-                report.get("StatusDescription"),
-            )
-        elif kind == link.REPORT_ACK and hasattr(view, "acknowledge"):
-            view.acknowledge(device_id, int(report["Revision"]), now)
-        elif kind == link.REPORT_HEALTH:
-            view.report_health(
-                device_id, report["ApplicationInstanceId"], report["HealthStatus"], now,
-                report.get("Nodes"), report.get("OutputUrl"),
-            )  # fmt: skip
+        bridge.apply_report(view, device_id, report, datetime.now(UTC))
     except Exception as exc:  # the contract: logged and dropped, the device repeats
         print(f"report dropped: {report}: {exc}")
 

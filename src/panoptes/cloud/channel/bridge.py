@@ -246,49 +246,8 @@ class Bridge:
         self.view.presence(device_id, text == link.ONLINE, self.now())
 
     def _report(self, device_id: str, report: dict[str, Any]) -> None:
-        kind, now, view = report.get("Type"), self.now(), self.view
-        if kind == link.REPORT_HEARTBEAT:
-            alternates = report.get("AlternateSoftwares")
-            view.heartbeat(
-                device_id,
-                now,
-                current_software=report.get("CurrentSoftware"),
-                serial_number=report.get("SerialNumber"),
-                network_status=report.get("NetworkStatus"),
-                alternate_softwares=(
-                    [a["Version"] if isinstance(a, dict) else str(a) for a in alternates]
-                    if isinstance(alternates, list)
-                    else None
-                ),
-            )
-        elif kind == link.REPORT_INSTANCE:
-            view.report_instance_status(
-                device_id,
-                report["ApplicationInstanceId"],
-                report["Status"],
-                now,
-                report.get("StatusDescription"),
-                report.get("RuntimeStates"),
-            )
-            self.notify([device_id])  # a finished removal or a replacement changes it
-        elif kind == link.REPORT_HEALTH:
-            view.report_health(
-                device_id,
-                report["ApplicationInstanceId"],
-                report["HealthStatus"],
-                now,
-                report.get("Nodes"),
-                report.get("OutputUrl"),
-            )
-        elif kind == link.REPORT_JOB:
-            view.report_job_status(device_id, report["JobId"], report["Status"], now)
-            if report.get("Reason"):
-                log.info("bridge: job %s of %s: %s", report["JobId"], device_id, report["Reason"])
-            self.notify([device_id])  # a finished job leaves the desired state
-        elif kind == link.REPORT_ACK:
-            view.acknowledge(device_id, int(report["Revision"]), now)
-        else:
-            raise ValueError(f"unknown report Type {kind!r}")
+        if apply_report(self.view, device_id, report, self.now()):
+            self.notify([device_id])
 
     def _tell(self, kind: str, device_id: str, message: dict[str, Any]) -> None:
         for handler in list(self._observers[kind]):
@@ -296,3 +255,53 @@ class Bridge:
                 handler(device_id, message)
             except Exception:
                 log.exception("bridge: %s observer failed for %s", kind, device_id)
+
+
+def apply_report(view: DeviceView, device_id: str, report: dict[str, Any], now: datetime) -> bool:
+    """Record one device report (link.REPORT) through ``view``; True when it may have
+    changed the device's desired state (a finished removal, replacement or job).
+    ServiceError / ValueError / KeyError for a report that cannot be applied."""
+    kind = report.get("Type")
+    if kind == link.REPORT_HEARTBEAT:
+        alternates = report.get("AlternateSoftwares")
+        view.heartbeat(
+            device_id,
+            now,
+            current_software=report.get("CurrentSoftware"),
+            serial_number=report.get("SerialNumber"),
+            network_status=report.get("NetworkStatus"),
+            alternate_softwares=(
+                [a["Version"] if isinstance(a, dict) else str(a) for a in alternates]
+                if isinstance(alternates, list)
+                else None
+            ),
+        )
+    elif kind == link.REPORT_INSTANCE:
+        view.report_instance_status(
+            device_id,
+            report["ApplicationInstanceId"],
+            report["Status"],
+            now,
+            report.get("StatusDescription"),
+            report.get("RuntimeStates"),
+        )
+        return True
+    elif kind == link.REPORT_HEALTH:
+        view.report_health(
+            device_id,
+            report["ApplicationInstanceId"],
+            report["HealthStatus"],
+            now,
+            report.get("Nodes"),
+            report.get("OutputUrl"),
+        )
+    elif kind == link.REPORT_JOB:
+        view.report_job_status(device_id, report["JobId"], report["Status"], now)
+        if report.get("Reason"):
+            log.info("bridge: job %s of %s: %s", report["JobId"], device_id, report["Reason"])
+        return True
+    elif kind == link.REPORT_ACK:
+        view.acknowledge(device_id, int(report["Revision"]), now)
+    else:
+        raise ValueError(f"unknown report Type {kind!r}")
+    return False
