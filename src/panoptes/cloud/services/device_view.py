@@ -86,11 +86,7 @@ class DeviceView:
     def publishable_state(self, device_id: str) -> dict[str, Any]:
         """The desired state with its ``Revision``: bumped when the content changed."""
         with self.env.db.transaction() as session:
-            device = session.scalars(
-                select(Device).where(Device.id == device_id).with_for_update()
-            ).first()
-            if device is None:
-                raise ResourceNotFound(device_id, "device")
+            device = _device(session, device_id, lock=True)
             state = self._desired(session, device)
             digest = content_digest(state)
             if digest != device.desired_digest:
@@ -359,11 +355,7 @@ class DeviceView:
         has not changed since it was published (an instance created a moment later is
         not in it): otherwise the ack of the newer revision follows."""
         with self.env.db.transaction() as session:
-            device = session.scalars(
-                select(Device).where(Device.id == device_id).with_for_update()
-            ).first()
-            if device is None:
-                raise ResourceNotFound(device_id, "device")
+            device = _device(session, device_id, lock=True)
             if revision != device.desired_revision:
                 return []
             if content_digest(self._desired(session, device)) != device.desired_digest:
@@ -402,8 +394,14 @@ def _record_runtime_states(
         ]
 
 
-def _device(session: Session, device_id: str) -> Device:
-    device = session.get(Device, device_id)
+def _device(session: Session, device_id: str, *, lock: bool = False) -> Device:
+    """The device row, or ResourceNotFound; ``lock``: held (FOR UPDATE) until the
+    transaction ends, so two workers do not publish or acknowledge the same revision."""
+    if lock:
+        query = select(Device).where(Device.id == device_id).with_for_update()
+        device = session.scalars(query).first()
+    else:
+        device = session.get(Device, device_id)
     if device is None:
         raise ResourceNotFound(device_id, "device")
     return device
