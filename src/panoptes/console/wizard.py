@@ -9,7 +9,6 @@ themselves stay panoptes.spec's (one code path with the API).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +16,7 @@ from panoptes.spec import (
     PackageSource,
     Problem,
     Report,
+    parse_json_text,
     validate_application,
     validate_document,
 )
@@ -92,15 +92,7 @@ def parse_text(text: str) -> tuple[Any, Report]:
     if not text.strip():
         report.error("$", "is empty", "paste the application's graph.json or upload the file")
         return None, report
-    try:
-        return json.loads(text), report
-    except json.JSONDecodeError as exc:
-        report.error(
-            "$",
-            f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-            "fix the JSON syntax there (a trailing comma or a missing quote is usual)",
-        )
-        return None, report
+    return parse_json_text(text, report), report
 
 
 def check_graph(text: str, packages: PackageSource | None) -> Checked:

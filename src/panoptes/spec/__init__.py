@@ -21,6 +21,7 @@ from panoptes.spec.application import (
 from panoptes.spec.documents import (
     parse_descriptor,
     parse_graph,
+    parse_json_text,
     parse_overrides,
     parse_package,
     read_json,
@@ -91,6 +92,7 @@ __all__ = [
     "folder_ref",
     "parse_descriptor",
     "parse_graph",
+    "parse_json_text",
     "parse_overrides",
     "parse_package",
     "read_json",

@@ -46,15 +46,22 @@ def read_json(path: str | Path) -> tuple[Any, Report]:
     except OSError as exc:
         report.error("$", f"cannot read {p}: {exc.strerror or exc}", "check the path")
         return None, _sourced(report, p)
+    value = parse_json_text(text, report)
+    return value, (report if report.ok else _sourced(report, p))
+
+
+def parse_json_text(text: str, report: Report) -> Any:
+    """JSON from ``text``; a syntax error becomes a Problem at ``$`` with line and column
+    in ``report`` (and None is returned)."""
     try:
-        return json.loads(text), report
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         report.error(
             "$",
             f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
             "fix the JSON syntax there (a trailing comma or a missing quote is usual)",
         )
-        return None, _sourced(report, p)
+        return None
 
 
 def _sourced(report: Report, path: Path) -> Report:
