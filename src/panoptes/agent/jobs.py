@@ -217,11 +217,6 @@ class JobRunner:
             images = (software if software is not None else self._desired_software()).get(
                 "Images"
             ) or {}
-            if version not in images and software is not None:
-                # The job can come with a desired state older than the image (publishing
-                # a wheel does not notify devices): ask for the current list once.
-                with contextlib.suppress(SoftwareError):
-                    images = self._desired_software().get("Images") or images
             if version not in images:
                 published = ", ".join(sorted(images)) or "none"
                 raise SoftwareError(

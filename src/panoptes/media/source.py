@@ -370,13 +370,9 @@ class Source:
         if view is None:
             return  # every slot held by readers: drop this frame (counted in the ring)
         to_bgr(frame, view)
-        self.writer.commit(
-            w,
-            h,
-            time_stamp=(int(stamp), int((stamp % 1) * 1e6)),
-            extra={"stream_id": self.name, "uri": self.shown},
-        )
         if self._size != (w, h):
+            # Before the commit: whoever holds the first frame of a new size finds its
+            # size in the ring's info and the scaling in the log.
             self._size = (w, h)
             self.writer.set_info(size=(w, h))
             if (w, h) != (frame.width, frame.height):
@@ -386,6 +382,12 @@ class Source:
                 logging.INFO, f"frames again after a gap of {time.time() - self._lost_at:.1f} s"
             )
             self._lost_at = None
+        self.writer.commit(
+            w,
+            h,
+            time_stamp=(int(stamp), int((stamp % 1) * 1e6)),
+            extra={"stream_id": self.name, "uri": self.shown},
+        )
         if self.reason:
             self._report("")  # frames flow (again)
         self._last_frame = time.time()

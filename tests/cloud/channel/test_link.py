@@ -341,6 +341,28 @@ def test_software_images_for_ota(linked: LinkStack, tmp_path: Path):
     device.desired(lambda s: not s["Jobs"], "the finished job to leave the desired state")
 
 
+def test_an_ota_right_after_publishing_names_the_new_image(linked: LinkStack, tmp_path: Path):
+    """The control plane caches the bucket listing; a wheel published a moment ago must
+    still be in the desired state that carries the OTA job for it."""
+    from panoptes.cloud.channel.software import publish_wheel
+
+    device = linked.device("eager")
+    client = device.connect()
+    device.online(client, software="0.1.0")
+    before = device.desired(lambda s: "Software" in s, "the software list")
+    assert "0.5.0" not in before["Software"]["Images"]  # the listing is now cached
+    wheel = tmp_path / "panoptes-0.5.0-py3-none-any.whl"
+    wheel.write_bytes(b"PK\x03\x04 not really a wheel")
+    publish_wheel(linked.api.s3(), wheel)
+    linked.api.client().create_job_for_devices(
+        DeviceIds=[device.id],
+        JobType="OTA",
+        DeviceJobConfig={"OTAJobConfig": {"ImageVersion": "0.5.0"}},
+    )
+    state = device.desired(lambda s: s["Jobs"], "the OTA job")
+    assert "0.5.0" in state["Software"]["Images"], state["Software"]
+
+
 def test_certificates_archive_names_the_link(linked: LinkStack):
     from api_helpers import read_archive
 

@@ -121,6 +121,7 @@ class DeviceView:
             )
             .order_by(DeviceJob.created)
         ).all()
+        ota_versions = [j.image_version for j in jobs if j.image_version]
         return {
             "DeviceId": device.id,
             "ApplicationInstances": apps,
@@ -134,7 +135,9 @@ class DeviceView:
                 }
                 for j in jobs
             ],
-            "Software": software.software_block(self.env.store, self.env.settings.latest_software),
+            "Software": software.software_block(
+                self.env.store, self.env.settings.latest_software, ota_versions
+            ),
         }
 
     def _packages(self, session: Session, rows: Any) -> list[dict[str, Any]]:

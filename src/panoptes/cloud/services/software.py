@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import threading
 import time
+import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,20 +61,25 @@ def images(store: ObjectStore) -> dict[str, Image]:
     return found
 
 
-_cache: dict[int, tuple[float, dict[str, Image]]] = {}
+# Keyed on the store object itself (weakly): an id() could be reused by a later store.
+_cache: weakref.WeakKeyDictionary[ObjectStore, tuple[float, dict[str, Image]]] = (
+    weakref.WeakKeyDictionary()
+)
 _cache_lock = threading.Lock()
 
 
-def cached_images(store: ObjectStore) -> dict[str, Image]:
-    """`images`, re-read at most every CACHE_SECONDS per store."""
+def cached_images(store: ObjectStore, wanted: Iterable[str] = ()) -> dict[str, Image]:
+    """`images`, re-read at most every CACHE_SECONDS per store, and at once when one of
+    ``wanted`` is missing (a pending OTA job names a wheel published since the last read:
+    publishing does not go through this process, so nothing else tells the cache)."""
     now = time.monotonic()
     with _cache_lock:
-        hit = _cache.get(id(store))
-        if hit is not None and now - hit[0] < CACHE_SECONDS:
-            return hit[1]
+        hit = _cache.get(store)
+    if hit is not None and now - hit[0] < CACHE_SECONDS and all(v in hit[1] for v in wanted):
+        return hit[1]
     fresh = images(store)
     with _cache_lock:
-        _cache[id(store)] = (now, fresh)
+        _cache[store] = (now, fresh)
     return fresh
 
 
@@ -82,9 +89,10 @@ def latest(store: ObjectStore, fallback: str) -> str:
     return max(published, key=version_key) if published else fallback
 
 
-def software_block(store: ObjectStore, fallback: str) -> dict[str, Any]:
-    """The desired state's ``Software``: latest version and every image."""
-    published = cached_images(store)  # a sweep builds this for every device
+def software_block(store: ObjectStore, fallback: str, wanted: Iterable[str] = ()) -> dict[str, Any]:
+    """The desired state's ``Software``: latest version and every image (``wanted``: the
+    versions the device's pending OTA jobs name, which must not come from a stale read)."""
+    published = cached_images(store, wanted)  # a sweep builds this for every device
     return {
         "Latest": max(published, key=version_key) if published else fallback,
         "Images": {v: image.link_entry() for v, image in sorted(published.items())},
