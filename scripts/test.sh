@@ -8,11 +8,13 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh dev,torch,tensorflow,fp16
 
 # Test-only Debian packages (the platform's own come with install.sh): a real
-# Mosquitto with the TLS setup Panoptes writes, and Debian's chromium for the
-# console's browser tests (Playwright cannot download its browsers here).
+# Mosquitto with the TLS setup Panoptes writes, Debian's chromium for the console's
+# browser tests (Playwright cannot download its browsers here), and systemd-analyze to
+# check the agent's boot unit.
 source scripts/apt.sh
 apt_install_unless 'test -x /usr/sbin/mosquitto' mosquitto
 apt_install_unless 'command -v chromium' chromium
+apt_install_unless 'command -v systemd-analyze' systemd
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 exec .venv/bin/pytest "$@"

@@ -30,6 +30,7 @@ from panoptes.demo.deploy import compact, overrides, register_camera
 from panoptes.demo.project import CODE, graph_path, make_demo_project
 from panoptes.project.package_app import Clients, package_application
 from serve_support import BIN, clean_env, free_port_run, running_panoptes
+from unit_files import unit_service
 
 AWS = str(BIN / "aws")
 CODE_STREAM = "code_node"  # the demo's code node: its log stream
@@ -158,13 +159,19 @@ class Device:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Device:
-        env = {**clean_env(self.cp.home), "PYTHONUNBUFFERED": "1"}
+        """Start the agent as its systemd unit would (`panoptes agent --systemd-unit`)."""
+        env = clean_env(self.cp.home)
+        unit = subprocess.run(
+            [sys.executable, "-m", "panoptes", "agent", "--config", str(self.archive),
+             "--data-dir", str(self.data), "--output-host", "127.0.0.1", "--verbose",
+             "--systemd-unit"],
+            env=env, capture_output=True, text=True, check=True, timeout=60,
+        ).stdout  # fmt: skip
+        argv, unit_env = unit_service(unit)
         with self.log.open("a") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "panoptes", "agent", "--config", str(self.archive),
-                 "--data-dir", str(self.data), "--output-host", "127.0.0.1", "--verbose"],
-                stdout=out, stderr=subprocess.STDOUT, env=env,
-            )  # fmt: skip
+                argv, stdout=out, stderr=subprocess.STDOUT, env={**env, **unit_env}
+            )
         return self
 
     def stop(self) -> int:

@@ -60,8 +60,13 @@ STABLE_AFTER = 60.0  # a worker that ran this long resets the crash backoff
 _POLL = 0.1
 
 
+def worker_argv(options: Sequence[str]) -> list[str]:
+    """The worker's command line with ``options`` (worker.agent_options)."""
+    return [sys.executable, "-m", "panoptes.agent.worker", *options]
+
+
 def default_worker_argv(data_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "panoptes.agent.worker", "--data-dir", str(data_dir)]
+    return worker_argv(["--data-dir", str(data_dir)])
 
 
 class Launcher:

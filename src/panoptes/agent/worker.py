@@ -214,7 +214,7 @@ def _instances(dev: Agent) -> tuple[str, ...]:
     )
 
 
-def worker_argv(
+def agent_options(
     data_dir: Path,
     *,
     config: Path | None = None,
@@ -222,8 +222,8 @@ def worker_argv(
     output_host: str | None = None,
     verbose: bool = False,
 ) -> list[str]:
-    """The command line the launcher runs (`panoptes agent` builds it)."""
-    argv = [sys.executable, "-m", "panoptes.agent.worker", "--data-dir", str(data_dir)]
+    """The options `panoptes agent` and its worker share, as command-line words."""
+    argv = ["--data-dir", str(data_dir)]
     if config is not None:
         argv += ["--config", str(config)]
     if watch is not None:

@@ -37,30 +37,48 @@ def agent(
         ),
     ] = "127.0.0.1",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every step.")] = False,
+    systemd_unit: Annotated[
+        bool,
+        typer.Option(
+            "--systemd-unit",
+            help="Print a systemd unit that runs this same command at boot, and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Run the device agent: provision once, then run what the control plane deploys.
 
     Example:
 
         panoptes agent --config certificates-omni_lobby.zip --data-dir /var/lib/panoptes
+
+    To start it at boot (and again after a crash):
+
+        panoptes agent --data-dir /var/lib/panoptes --systemd-unit \\
+          | sudo tee /etc/systemd/system/panoptes-agent.service
+        sudo systemctl enable --now panoptes-agent
     """
     from panoptes.agent import launcher
-    from panoptes.agent.worker import worker_argv
+    from panoptes.agent.worker import agent_options
 
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
     data_dir = data_dir.expanduser().resolve()
-    argv = worker_argv(
+    options = agent_options(
         data_dir,
         config=config.resolve() if config else None,
         watch=watch.resolve() if watch else None,
         output_host=output_host,
         verbose=verbose,
     )
+    if systemd_unit:
+        from panoptes.agent.service_unit import agent_unit
+
+        typer.echo(agent_unit(data_dir, options), nl=False)
+        return
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     # The launcher runs the worker as its child: a REBOOT job restarts it, an OTA job
     # switches its version (and rolls back when the new one does not come up healthy).
-    code = launcher.main(data_dir, argv)
+    code = launcher.main(data_dir, launcher.worker_argv(options))
     if code:
         raise typer.Exit(code)
