@@ -205,6 +205,12 @@ class EmbeddedBroker:
         try:
             loop.run_forever()
         finally:
+            # amqtt leaves tasks waiting (its broadcast loop): end them on this loop, or
+            # closing it destroys them mid-await ("Event loop is closed" at exit).
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
     async def _start(self) -> None:
