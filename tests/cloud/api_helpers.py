@@ -104,6 +104,17 @@ class Stack:
             client.meta.events.register(event, handler)
         return client
 
+    def publish_software(self, version: str) -> None:
+        """Publish a (token) Panoptes wheel as `panoptes software publish` does."""
+        import tempfile
+
+        from panoptes.cloud.channel.software import publish_wheel
+
+        with tempfile.TemporaryDirectory() as tmp:
+            wheel = Path(tmp) / f"panoptes-{version}-py3-none-any.whl"
+            wheel.write_bytes(b"PK\x03\x04 a token wheel")
+            publish_wheel(self.s3(), wheel)
+
     def s3(self) -> Any:
         return panorama_session().client(
             "s3",

@@ -922,6 +922,7 @@ def test_aws_cli_update_and_reboot_flow(stack: Stack, tmp_path: Path) -> None:
     # The appliance boots with the USB archive and reports in.
     bring_online(stack, device["DeviceId"], base64.b64decode(device["Certificates"]))
     # Same major version as the device runs (0.1.0): no AllowMajorVersionUpdate needed.
+    stack.publish_software("0.2.0")
     config = '{"OTAJobConfig": {"ImageVersion": "0.2.0"}}'
     ota = cli(
         "create-job-for-devices", "--device-ids", device["DeviceId"],

@@ -129,6 +129,7 @@ def test_an_update_is_offered_when_newer_software_exists(stack, console):
     archive = console.http.get(page + "/certificates.zip").content
     bring_online(stack, device_id, archive)
     stack.view.heartbeat(device_id, datetime.now(UTC), current_software="0.0.9")
+    stack.publish_software("0.1.0")
     assert "Update software to 0.1.0" in console.http.get(page).text
     assert console.submit(page, page + "/update").status_code == 303
     job = stack.client().describe_device(DeviceId=device_id)["LatestDeviceJob"]

@@ -58,6 +58,13 @@ class Api:
             self.make_online(out["DeviceId"], out["Certificates"])
         return out["DeviceId"]
 
+    def publish_software(self, version: str) -> None:
+        """A software image in the bucket, as `panoptes software publish` leaves it."""
+        from panoptes.cloud.services import software
+
+        self.store.create_bucket(software.BUCKET)
+        self.store.put(software.BUCKET, f"{version}/panoptes-{version}-py3-none-any.whl", b"PK")
+
     def make_online(self, device_id: str, archive: bytes) -> str:
         from device_helpers import csr_pem, read_archive
 

@@ -9,6 +9,7 @@ from panoptes.cloud.errors import Conflict
 
 def test_ota_job_lifecycle(api):
     device = api.provision()
+    api.publish_software("0.2.0")
     out = api(
         "CreateJobForDevices",
         DeviceIds=[device],
@@ -55,6 +56,7 @@ def test_job_errors(api):
         DeviceJobConfig={"OTAJobConfig": {"ImageVersion": "1.0.0"}},
     )
     assert "AllowMajorVersionUpdate" in err.fields["Fields"][0]["Name"]
+    api.publish_software("1.0.0")
     api(
         "CreateJobForDevices",
         DeviceIds=[device],
@@ -70,3 +72,27 @@ def test_job_errors(api):
     api.fails("ConflictException", "CreateJobForDevices", DeviceIds=[fresh], JobType="REBOOT")
     api.fails("ResourceNotFoundException", "DescribeDeviceJob", JobId="device-x-0")
     api.fails("ResourceNotFoundException", "ListDevicesJobs", DeviceId="device-x")
+
+
+def test_an_ota_to_an_unpublished_version_is_refused_at_once(api):
+    device = api.provision()  # runs 0.1.0
+    api.publish_software("0.1.2")
+    api.publish_software("0.1.10")
+    err = api.fails(
+        "ValidationException",
+        "CreateJobForDevices",
+        DeviceIds=[device],
+        JobType="OTA",
+        DeviceJobConfig={"OTAJobConfig": {"ImageVersion": "0.1.3"}},
+    )
+    assert err.fields["Fields"][0]["Name"] == "DeviceJobConfig.OTAJobConfig.ImageVersion"
+    assert "0.1.3 is not published (published: 0.1.2, 0.1.10)" in err.message
+    assert "panoptes software publish" in err.message
+    assert api("ListDevicesJobs", DeviceId=device)["DeviceJobs"] == []  # nothing half-made
+    # The version the device already runs needs no image: the agent reports it at once.
+    api(
+        "CreateJobForDevices",
+        DeviceIds=[device],
+        JobType="OTA",
+        DeviceJobConfig={"OTAJobConfig": {"ImageVersion": "0.1.0"}},
+    )

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from panoptes.cloud.db.models import DeviceJob
 from panoptes.cloud.errors import Conflict
-from panoptes.cloud.services import states
+from panoptes.cloud.services import software, states
 from panoptes.cloud.services.common import Call, get_owned, invalid, newest_first
 from panoptes.cloud.services.devices import get_device
 
@@ -26,6 +26,7 @@ def create_job_for_devices(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     if job_type == "REBOOT" and ota:
         raise invalid("DeviceJobConfig", "a REBOOT job takes no OTAJobConfig")
     jobs = []
+    published: dict[str, software.Image] | None = None
     for device_id in p["DeviceIds"]:
         device = get_device(call, device_id)
         if device.provisioning_status != "SUCCEEDED":
@@ -45,6 +46,10 @@ def create_job_for_devices(call: Call, p: dict[str, Any]) -> dict[str, Any]:
             raise Conflict(f"device {device.id} is running job {busy}", device.id, "device")
         if job_type == "OTA":
             _check_major(device.current_software, ota["ImageVersion"], ota)
+            if ota["ImageVersion"] != device.current_software:  # else: nothing to install
+                if published is None:  # read now, not cached: the wheel may be seconds old
+                    published = software.images(call.env.store)
+                _check_published(ota["ImageVersion"], published)
         job = DeviceJob(
             id=f"{device.id}-{device.job_counter}",
             account_id=call.account,
@@ -71,6 +76,16 @@ def _check_major(current: str | None, wanted: str, ota: dict[str, Any]) -> None:
         raise invalid(
             "DeviceJobConfig.OTAJobConfig.AllowMajorVersionUpdate",
             f"{wanted} is another major version than the device's {current}: set it to true",
+        )
+
+
+def _check_published(wanted: str, published: dict[str, software.Image]) -> None:
+    if wanted not in published:
+        listed = ", ".join(sorted(published, key=software.version_key)) or "none"
+        raise invalid(
+            "DeviceJobConfig.OTAJobConfig.ImageVersion",
+            f"software {wanted} is not published (published: {listed}): publish its wheel "
+            f"first, `panoptes software publish panoptes-{wanted}-py3-none-any.whl`",
         )
 
 
