@@ -224,17 +224,22 @@ def test_the_readme_walkthrough_as_written(walkthrough):
     # The clip plays at its own rate, like a camera: an app that falls behind on a busy
     # machine skips frames (the newest wins), so not every one of the 180 is there.
     assert 60 <= len(labelled) <= 180
-    # The same run with a threshold no probability reaches: no label (--param works).
+    # The same clip with a threshold no probability reaches: no label (--param works);
+    # at full speed every frame of the file comes through, in order.
     again = subprocess.run(
         ["panoptes", "app", "run", "--camera", "camera_node=clip.mp4", "--output-dir", "plain",
-         "--param", "threshold=1.5", "--max-frames", "30"],
+         "--param", "threshold=1.5", "--full-speed"],
         cwd=project, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert again.returncode == 0, again.stdout + again.stderr
     plain = appkit.read_frames(project / "plain" / "output_node.mp4")
-    assert 20 <= len(plain) <= 30
-    # The label ("blue 1.00") is drawn top left: there, and only there, the frames differ.
-    diff = np.abs(labelled[10].astype(int) - plain[10].astype(int))
+    assert len(plain) == 180
+    # The label ("blue 1.00") is drawn top left: there, and only there, a labelled frame
+    # differs from the same frame of the clip unlabelled (found by the rest of the picture:
+    # the real-time run may have skipped frames).
+    shown = labelled[10].astype(int)
+    same = min(plain, key=lambda f: np.abs(shown[:, 400:] - f[:, 400:].astype(int)).max())
+    diff = np.abs(shown - same.astype(int))
     assert diff[10:60, 20:200].max() > 60
     assert diff[:, 400:].max() < 40
     # The colour of the clip goes through: frame 10 is blue (BGR), the last one red.

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 import numpy as np
@@ -154,6 +155,33 @@ def test_in_order_ring_delivers_every_frame_and_waits_for_the_slowest_reader(rin
     t.join(60)
     assert written.is_set() and got == list(range(2, 12))  # none skipped, none repeated
     assert ring.info()["dropped"] == 0
+
+
+def test_in_order_ring_keeps_the_first_frames_for_a_reader_that_has_not_taken_yet(ring):
+    """A consumer that attached but is still starting (an app loading its model, the
+    output sink) misses nothing: the producer waits, and its first take is the oldest."""
+    ring.in_order = True
+    w = RingWriter(ring)
+    r = RingReader(FrameRing.attach(ring.name))
+    total = 3 * ring.nslots
+
+    def produce() -> None:
+        for v in range(1, total + 1):
+            assert w.write(img(v)) is not None
+
+    t = threading.Thread(target=produce)
+    t.start()
+    time.sleep(0.3)  # the reader is busy starting up while the producer fills the ring
+    got = []
+    while len(got) < total:
+        assert r.wait(timeout=60)
+        got.append(int(r.take().image.max()))
+    t.join(60)
+    assert got == list(range(1, total + 1))
+    assert r.take(newest=True) is None  # nothing newer than what it took
+    w.write(img(total + 1))
+    w.write(img(total + 2))
+    assert r.take(newest=True).image.max() == total + 2  # a look skips to the newest
 
 
 def test_in_order_ring_overwrites_after_the_wait_so_a_stuck_reader_only_slows_it(ring):

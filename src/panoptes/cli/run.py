@@ -140,6 +140,14 @@ def run(
         bool, typer.Option("--view", help="Open the live output in a browser.")
     ] = False,
     loop: Annotated[bool, typer.Option("--loop", help="Replay video files forever.")] = False,
+    full_speed: Annotated[
+        bool,
+        typer.Option(
+            "--full-speed",
+            help="Play video files as fast as the app takes them, every frame in order "
+            "(default: at their own frame rate, like a camera: a slow app skips frames).",
+        ),
+    ] = False,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Stop after this many seconds (0: none).")
     ] = 0.0,
@@ -193,6 +201,7 @@ def run(
         storage_dir=project / ".panoptes" / "storage",
         max_frames=max_frames,
         loop=loop,
+        pace=0.0 if full_speed else 1.0,
         restart_on_start_failure=False,
         model_cache=None,
     )

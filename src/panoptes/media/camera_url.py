@@ -15,6 +15,15 @@ MASK = "***"
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/:@\s]*):[^/@\s]*@")
 
 
+#: Sources that deliver at their own pace (and may drop and come back), unlike files.
+LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "/dev/video")
+
+
+def is_live(uri: str) -> bool:
+    """A camera (network stream or V4L2 device), not a video file."""
+    return uri.startswith(LIVE_SCHEMES)
+
+
 def with_credentials(url: str, username: str | None, password: str | None) -> str:
     """``url`` with ``username``/``password`` set as its userinfo (quoted for a URL)."""
     if not username and not password:

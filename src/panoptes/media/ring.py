@@ -67,10 +67,13 @@ STATE_NAMES[FAILED] = "failed"
 # Control word, written by the runtime, obeyed by the producer.
 CTL_RUN, CTL_PAUSE, CTL_STOP = 0, 1, 2
 
-# Header flags. IN_ORDER: readers that have taken a frame take the next one still in
-# the ring rather than the newest, and the producer does not overwrite a frame some
+# Header flags. IN_ORDER: readers take the oldest frame still in the ring that they have
+# not taken rather than the newest, and the producer does not overwrite a frame some
 # reader has not taken yet (lossless playback of a file; never for a live camera).
 IN_ORDER = 1
+# How long the producer of an IN_ORDER ring waits for its slowest reader before it
+# overwrites a frame anyway (a stuck reader only slows the producer down).
+READER_PATIENCE = 5.0
 
 # header: magic, version, nslots, flags, capacity, latest_seq, latest_slot,
 #         state, control, writer_pid, dropped, heartbeat, fps, width, height
@@ -225,9 +228,10 @@ class FrameRing:
     def _untaken(self) -> int:
         """IN_ORDER: the mask of slots holding a frame that a reader has yet to take.
 
-        Readers that never took a frame do not count: their first take is the newest.
+        A reader that has not taken anything yet wants every frame still in the ring
+        (its first take is the oldest): none is lost while it starts up.
         """
-        lasts = [last for pid, _, last, _, _ in self._readers() if pid and last]
+        lasts = [last for pid, _, last, _, _ in self._readers() if pid]
         if not lasts:
             return 0
         oldest = min(lasts)
@@ -364,12 +368,13 @@ class RingWriter:
         struct.pack_into("<d", self.ring._shared, 64, time.time())
 
     def begin(
-        self, width: int, height: int, channels: int = 3, wait: float = 0.0
+        self, width: int, height: int, channels: int = 3, wait: float = READER_PATIENCE
     ) -> np.ndarray | None:
         """A writable HxWxC view into a free slot, or None when every slot is held.
 
         ``wait`` (seconds): on an IN_ORDER ring, how long to wait for readers to take
-        the frames they have not taken yet before overwriting one anyway.
+        the frames they have not taken yet before overwriting one anyway (other rings
+        never wait: the newest frame wins).
         """
         r = self.ring
         if width * height * channels > r.capacity:
@@ -541,15 +546,17 @@ class RingReader:
         """Block until a frame newer than the last taken is published; False on timeout."""
         return wait_any([self], timeout)
 
-    def take(self) -> Frame | None:
-        """The newest frame if it is newer than the last one taken, else None."""
+    def take(self, newest: bool = False) -> Frame | None:
+        """The newest frame if it is newer than the last one taken, else None; on an
+        IN_ORDER ring the oldest one not taken yet, unless ``newest`` (a look at the
+        camera, not a consumer of every frame)."""
         r = self.ring
         with r._locked():
             h = r._hdr()
             seq, slot = h[5], h[6]
             if seq <= self.last_seq or slot < 0:
                 return None
-            if h[3] & IN_ORDER and self.last_seq:
+            if h[3] & IN_ORDER and not newest:
                 seq, slot = min(
                     (q, s) for s in range(r.nslots) if (q := r._slot_seq(s)) > self.last_seq
                 )

@@ -21,7 +21,7 @@ def ring_jpeg(name: str, max_width: int | None = None, quality: int = 80) -> byt
             return None
         reader = RingReader(ring, wake=False)
         try:
-            frame = reader.take()
+            frame = reader.take(newest=True)
             if frame is None:
                 return None
             return render.jpeg(render.thumbnail(frame.image, max_width), quality)

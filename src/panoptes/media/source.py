@@ -63,14 +63,11 @@ MAX_PIXELS = 1920 * 1080
 CODECS_ENV = "PANOPTES_CAMERA_CODECS"
 NOT_H264 = "Camera did not provide an H264 encoded stream"
 EXIT_CONFIG = 2  # the runtime does not restart a source that exits with this
-# A file played at full speed (pace 0) is lossless: readers take frames in order and
-# the source waits for the slowest to take a frame before it overwrites it, for at most
-# this long (then that reader misses it: a stuck reader only slows the file down).
-READER_PATIENCE = 5.0
+# A file played at full speed (pace 0) is lossless: its ring is IN_ORDER, readers take
+# frames in order and the source waits for the slowest (ring.READER_PATIENCE at most).
 # Test hook (tests only): after this many published frames the decode loop hangs
 # without a heartbeat, like a stuck decoder, so the runtime's watchdog can be tested.
 HANG_AFTER_FRAMES_ENV = "PANOPTES_TEST_HANG_AFTER_FRAMES"
-LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://")
 
 
 class SourceError(Exception):
@@ -83,10 +80,6 @@ class _End(enum.Enum):
     PAUSED = "paused"  # a live stream was closed for a pause: reopen on resume
 
 
-def is_live(uri: str) -> bool:
-    return uri.startswith(LIVE_SCHEMES) or uri.startswith("/dev/video")
-
-
 def open_container(uri: str, transport: str = "tcp") -> av.container.InputContainer:
     """Open ``uri`` with the options that keep a dead network source from blocking."""
     if uri.startswith(("rtsp://", "rtsps://")):
@@ -94,7 +87,7 @@ def open_container(uri: str, transport: str = "tcp") -> av.container.InputContai
         return av.open(uri, options=options, timeout=OPEN_TIMEOUT)
     if uri.startswith("/dev/video"):
         return av.open(uri, format="v4l2", timeout=OPEN_TIMEOUT)
-    if not is_live(uri) and not Path(uri).is_file():
+    if not camera_url.is_live(uri) and not Path(uri).is_file():
         raise SourceError(f"no such video file: {uri}")
     return av.open(uri, timeout=OPEN_TIMEOUT)
 
@@ -187,7 +180,7 @@ class Source:
         self.loop = bool(config.get("loop", False))
         self.max_frames = int(config.get("max_frames") or 0)
         self.max_pixels = int(config.get("max_pixels") or MAX_PIXELS)
-        self.lossless = self.pace <= 0 and not is_live(self.url)
+        self.lossless = self.pace <= 0 and not camera_url.is_live(self.url)
         self.ring = FrameRing.attach(config["ring"])
         self.writer = RingWriter(self.ring)
         self.ring.in_order = self.lossless
@@ -237,7 +230,7 @@ class Source:
 
     def run(self) -> int:
         self.writer.heartbeat()  # alive: the runtime's watchdog now expects regular beats
-        live = is_live(self.url)
+        live = camera_url.is_live(self.url)
         while not self._halted():
             self._wait_while_paused()
             if self._halted():
@@ -366,7 +359,7 @@ class Source:
 
     def _publish(self, frame: av.VideoFrame, stamp: float) -> None:
         w, h = fit(frame.width, frame.height, self.max_pixels)
-        view = self.writer.begin(w, h, wait=READER_PATIENCE if self.lossless else 0.0)
+        view = self.writer.begin(w, h)
         if view is None:
             return  # every slot held by readers: drop this frame (counted in the ring)
         to_bgr(frame, view)

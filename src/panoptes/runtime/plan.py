@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from panoptes.media.camera_url import is_live
 from panoptes.spec import (
     HDMI_SINK,
     ManifestError,
@@ -212,11 +213,8 @@ def _code(project: Path, node: ResolvedNode, app: ResolvedApplication) -> CodePl
     )
 
 
-LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "/dev/video")
-
-
 def _check_uri(stream: str, uri: str) -> None:
-    if uri.startswith(LIVE_SCHEMES):
+    if is_live(uri):
         return  # reachability is the source's job (it reconnects with backoff)
     if not Path(uri).is_file():
         raise RunError(

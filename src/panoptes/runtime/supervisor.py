@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from panoptes.media import ring as ringmod
+from panoptes.media.camera_url import is_live
 from panoptes.procs import die_with_parent
 from panoptes.runtime import client as rt_client
 from panoptes.runtime import code as code_mod
@@ -399,8 +400,14 @@ class Runtime:
                 tiles = max(1, sum(len(v) for v in c.media_inputs.values()))
                 name = self._ring_name(f"{c.node}.{port}")
                 r = ringmod.FrameRing.create(name, FRAME_CAPACITY, min(64, 2 * tiles + 6))
+                # Files at full speed: every frame the app puts reaches the output too.
+                r.in_order = self._lossless()
                 self.rings[r.name] = r
                 self.output_rings[(c.node, port)] = r.name
+
+    def _lossless(self) -> bool:
+        """Files played at full speed (pace 0): every ring delivers every frame."""
+        return self.pace <= 0 and not any(is_live(cam.uri) for cam in self.plan.cameras)
 
     def _ring_name(self, tag: str) -> str:
         # The instance's id keeps two runtimes of one process (the device agent runs
