@@ -223,7 +223,7 @@ def test_the_readme_walkthrough_as_written(walkthrough):
     labelled = appkit.read_frames(out / "output_node.mp4")
     # The clip plays at its own rate, like a camera: an app that falls behind on a busy
     # machine skips frames (the newest wins), so not every one of the 180 is there.
-    assert 60 <= len(labelled) <= 180
+    assert 20 <= len(labelled) <= 180
     # The same clip with a threshold no probability reaches: no label (--param works);
     # at full speed every frame of the file comes through, in order.
     again = subprocess.run(
