@@ -26,7 +26,10 @@ from panoptes.agent.identity import Identity
 
 log = logging.getLogger("panoptes.agent")
 
-RECONNECT_MIN, RECONNECT_MAX = 1, 30
+# paho's reconnect delay doubles from MIN to MAX: a device is back at most MAX seconds
+# after its control plane returns (while it is away, attempts are refused connections;
+# when it returns, 1,000 devices spread ~100 TLS handshakes a second over MAX).
+RECONNECT_MIN, RECONNECT_MAX = 1, 10
 KEEPALIVE = 30
 PUBACK_TIMEOUT = 10.0
 

@@ -45,6 +45,18 @@ def test_a_device_batch_lands_in_its_group_once(world: World) -> None:
                 "GetLogEvents", logGroupName=group, logStreamName="occ_log")  # fmt: skip
 
 
+def test_a_line_with_a_nul_character_is_kept_with_a_replacement(world: World) -> None:
+    """An app that prints binary junk: its lines still land (PostgreSQL stores no NUL)."""
+    device = world.device()
+    group = device_log_group(device)
+    sent = batch(group, "occ_log", ["before", "bin\x00ary", "after"], 1, ms(world))
+    assert ingest_batch(world.env, device, sent) == 3
+    events = world.logs(
+        "GetLogEvents", logGroupName=group, logStreamName="occ_log", startFromHead=True
+    )["events"]
+    assert [e["message"] for e in events] == ["before", "bin\ufffdary", "after"]
+
+
 def test_an_application_group_must_be_one_of_the_devices_instances(world: World) -> None:
     device, other_device = world.device("a"), world.device("b")
     mine = world.instance(device)

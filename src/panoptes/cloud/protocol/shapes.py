@@ -72,6 +72,9 @@ def check_constraints(shape: Shape, value: Any, path: str, problems: Problems) -
     meta = shape.metadata
     kind = shape.type_name
     if kind == "string":
+        if "\x00" in value:  # no database Panoptes runs on stores one (PostgreSQL refuses)
+            problems.add(path, "Value contains a NUL character (\\x00): remove it")
+            return
         enum = meta.get("enum")
         if enum and value not in enum:
             problems.add(path, f"Value {_describe(value)} must be one of: {', '.join(enum)}")

@@ -284,7 +284,14 @@ def _store_events(
     session.connection().execute(
         _INSERT_EVENT,
         [
-            {"stream_id": stream.id, "timestamp_ms": ts, "ingestion_ms": now_ms, "message": m}
+            {
+                "stream_id": stream.id,
+                "timestamp_ms": ts,
+                "ingestion_ms": now_ms,
+                # An app may print binary junk; no database here stores NUL (PostgreSQL
+                # refuses the whole batch): the line is kept with U+FFFD in its place.
+                "message": m.replace("\x00", "\ufffd") if "\x00" in m else m,
+            }
             for ts, m in events
         ],
     )
