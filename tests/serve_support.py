@@ -17,10 +17,20 @@ import pytest
 BIN = Path(sys.executable).parent  # the venv's bin: panoptes, aws
 
 
+_issued: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now and not handed out before in this test process: the kernel may
+    offer the same free port twice in a row, and two parts of one stack (the device
+    endpoint and Mosquitto, say) would then collide when they bind."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _issued:
+            _issued.add(port)
+            return port
 
 
 def free_port_run(count: int = 3) -> int:
