@@ -284,14 +284,7 @@ def _store_events(
     session.connection().execute(
         _INSERT_EVENT,
         [
-            {
-                "stream_id": stream.id,
-                "timestamp_ms": ts,
-                "ingestion_ms": now_ms,
-                # An app may print binary junk; no database here stores NUL (PostgreSQL
-                # refuses the whole batch): the line is kept with U+FFFD in its place.
-                "message": m.replace("\x00", "\ufffd") if "\x00" in m else m,
-            }
+            {"stream_id": stream.id, "timestamp_ms": ts, "ingestion_ms": now_ms, "message": m}
             for ts, m in events
         ],
     )
@@ -435,6 +428,11 @@ def _batch_rows(events: Iterable[Any]) -> list[tuple[int, str]]:
         ts, message = event.get("timestamp"), event.get("message")
         if isinstance(ts, bool) or not isinstance(ts, int) or not isinstance(message, str):
             raise LogBatchRejected("each LogBatch event needs an integer timestamp and a message")
+        if "\x00" in message:
+            # An app may print binary junk; no database here stores NUL (PostgreSQL
+            # refuses the whole batch): the line is kept with U+FFFD in its place. (The
+            # API refuses NUL in PutLogEvents, as in any string parameter.)
+            message = message.replace("\x00", "\ufffd")
         rows.append((ts, message))
     rows.sort(key=lambda row: row[0])
     return rows
