@@ -83,10 +83,13 @@ def cached_images(store: ObjectStore, wanted: Iterable[str] = ()) -> dict[str, I
     return fresh
 
 
+def _highest(published: dict[str, Image], fallback: str) -> str:
+    return max(published, key=version_key) if published else fallback
+
+
 def latest(store: ObjectStore, fallback: str) -> str:
     """The highest published version, or ``fallback`` when none is published."""
-    published = cached_images(store)
-    return max(published, key=version_key) if published else fallback
+    return _highest(cached_images(store), fallback)
 
 
 def software_block(store: ObjectStore, fallback: str, wanted: Iterable[str] = ()) -> dict[str, Any]:
@@ -94,6 +97,6 @@ def software_block(store: ObjectStore, fallback: str, wanted: Iterable[str] = ()
     versions the device's pending OTA jobs name, which must not come from a stale read)."""
     published = cached_images(store, wanted)  # a sweep builds this for every device
     return {
-        "Latest": max(published, key=version_key) if published else fallback,
+        "Latest": _highest(published, fallback),
         "Images": {v: image.link_entry() for v, image in sorted(published.items())},
     }
